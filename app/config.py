@@ -1,0 +1,60 @@
+"""Settings, read from environment variables prefixed LAYERLAB_.
+
+Each setting's description is its documentation: the README's table is checked
+against these by a test, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.core.validation import Limits
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LAYERLAB_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Directory for the SQLite database, the "
+                           "generated secret key and, later, datasets and trained models.")
+    database_url: str = Field("", description="SQLAlchemy database URL. Empty: a SQLite file "
+                              "`layerlab.db` in the data directory.")
+    secret_key: str = Field("", description="Key that signs workspace cookies. Empty: a random "
+                            "key is generated once and kept in the data directory.")
+    host: str = Field("127.0.0.1", description="Address the `layerlab` command listens on.")
+    port: int = Field(8000, description="Port the `layerlab` command listens on.")
+    secure_cookies: bool = Field(False, description="Mark cookies Secure (set when served over HTTPS).")
+    max_params: int = Field(20_000_000, ge=1, description="Largest number of parameters a model may have.")
+    max_activation_values: int = Field(20_000_000, ge=1, description="Largest number of "
+                                       "intermediate values one sample may produce, summed over layers.")
+    max_models_per_workspace: int = Field(200, ge=1, description="How many models one workspace may hold.")
+    undo_depth: int = Field(100, ge=1, description="How many edits of each model can be undone.")
+    inspect_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the worker that "
+                                   "builds models for the summary (includes TensorFlow's start-up).")
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_params=self.max_params, max_activation_values=self.max_activation_values)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'layerlab.db'}"
+
+    @cached_property
+    def signing_key(self) -> str:
+        if self.secret_key:
+            if len(self.secret_key) < 16:
+                raise ValueError("LAYERLAB_SECRET_KEY must be at least 16 characters long.")
+            return self.secret_key
+        key_file = self.data_dir / "secret_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        return key

@@ -1,0 +1,471 @@
+"""The layer catalog: every layer type LayerLab offers, with its parameters.
+
+This one table drives the editor's forms, the API's catalog endpoint, parameter
+validation, shape inference and the Keras build. Pure Python: no TensorFlow here.
+Adding a layer type means one entry below plus a shape rule in `shapes.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core.activations import ACTIVATIONS
+from app.core.initializers import INITIALIZERS
+
+
+class ParamError(ValueError):
+    """A parameter value that is out of bounds or of the wrong type."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(message)
+        self.param = param
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a layer type.
+
+    kind is one of: int, optional_int (an int or empty), float, bool, choice,
+    pair (an int or two ints, such as a kernel size), optional_pair (a pair or
+    empty), shape (a tuple of positive ints).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_maximum: bool = False
+    choices: tuple[str, ...] = ()
+    max_length: int = 4
+
+    def describe_allowed(self) -> str:
+        if self.kind == "int":
+            return f"an integer between {_num(self.minimum)} and {_num(self.maximum)}"
+        if self.kind == "float":
+            upper = "below" if self.exclusive_maximum else "up to"
+            return f"a number from {_num(self.minimum)} {upper} {_num(self.maximum)}"
+        if self.kind == "optional_int":
+            return f"an integer between {_num(self.minimum)} and {_num(self.maximum)}, or empty for the default"
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind in ("pair", "optional_pair"):
+            empty = " (or empty for the default)" if self.kind == "optional_pair" else ""
+            return (
+                f"one integer or two integers (height, width) between "
+                f"{_num(self.minimum)} and {_num(self.maximum)}{empty}"
+            )
+        if self.kind == "shape":
+            return (
+                f"1 to {self.max_length} positive integers separated by commas, "
+                f"each at most {_num(self.maximum)}"
+            )
+        raise AssertionError(self.kind)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "default": self.default,
+            "help": self.help,
+            "allowed": self.describe_allowed(),
+        }
+        if self.minimum is not None:
+            data["minimum"] = self.minimum
+        if self.maximum is not None:
+            data["maximum"] = self.maximum
+        if self.exclusive_maximum:
+            data["exclusive_maximum"] = True
+        if self.choices:
+            data["choices"] = list(self.choices)
+        return data
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "any"
+    if float(value).is_integer():
+        return f"{int(value):,}".replace(",", "")
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class LayerType:
+    """One kind of layer: its Keras class name and its parameters."""
+
+    name: str
+    category: str
+    help: str
+    params: tuple[Param, ...] = ()
+    min_inputs: int = 1
+    max_inputs: int | None = 1  # None: any number (merge layers)
+    keras_class: str = ""
+    by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {p.name: p for p in self.params})
+        if not self.keras_class:
+            object.__setattr__(self, "keras_class", self.name)
+
+    @property
+    def is_input(self) -> bool:
+        return self.max_inputs == 0
+
+    @property
+    def is_merge(self) -> bool:
+        return self.max_inputs is None
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.name,
+            "category": self.category,
+            "help": self.help,
+            "min_inputs": self.min_inputs,
+            "max_inputs": self.max_inputs,
+            "params": [p.as_dict() for p in self.params],
+        }
+
+
+# Shared parameter definitions, so that one fact lives in one place.
+MAX_UNITS = 1_000_000
+MAX_DIM = 100_000
+
+ACTIVATION_NAMES = tuple(ACTIVATIONS)
+INITIALIZER_NAMES = tuple(INITIALIZERS)
+
+
+def _activation(default: str = "linear") -> Param:
+    return Param(
+        "activation", "choice", default,
+        "The function applied to each output; the plot beside it shows its shape.",
+        choices=ACTIVATION_NAMES,
+    )
+
+
+def _kernel_initializer(default: str = "glorot_uniform") -> Param:
+    return Param(
+        "kernel_initializer", "choice", default,
+        "How the weights are set before training starts.",
+        choices=INITIALIZER_NAMES,
+    )
+
+
+_USE_BIAS = Param("use_bias", "bool", True, "Add a learned offset to every output.")
+_PADDING = Param(
+    "padding", "choice", "valid",
+    "valid: the window stays inside the input, so the output shrinks; "
+    "same: the input is padded so the output keeps its size (with stride 1).",
+    choices=("valid", "same"),
+)
+
+
+def _units(default: int, help_text: str) -> Param:
+    return Param("units", "int", default, help_text, minimum=1, maximum=MAX_UNITS)
+
+
+def _pool_params(pool_kind: str, dims: int) -> tuple[Param, ...]:
+    if dims == 1:
+        size = Param("pool_size", "int", 2, "How many steps each window covers.",
+                     minimum=1, maximum=MAX_DIM)
+        strides = Param("strides", "optional_int", None,
+                        "How far the window moves each step; empty means the same as the pool size.",
+                        minimum=1, maximum=MAX_DIM)
+    else:
+        size = Param("pool_size", "pair", [2, 2],
+                     f"The window (height, width); each window is reduced to its {pool_kind}.",
+                     minimum=1, maximum=MAX_DIM)
+        strides = Param("strides", "optional_pair", None,
+                        "How far the window moves each step; empty means the same as the pool size.",
+                        minimum=1, maximum=MAX_DIM)
+    return (size, strides, _PADDING)
+
+
+LAYER_TYPES: tuple[LayerType, ...] = (
+    LayerType(
+        "Input", "Core",
+        "Where data enters the network; its shape is the shape of one sample.",
+        (Param("shape", "shape", [28, 28, 1],
+               "The shape of one sample, for example 28,28,1 for a small grayscale image "
+               "or 4 for a row of four numbers.", minimum=1, maximum=MAX_DIM),),
+        min_inputs=0, max_inputs=0, keras_class="InputLayer",
+    ),
+    LayerType(
+        "Dense", "Core",
+        "Every output neuron is connected to every input value: the basic building block.",
+        (_units(64, "How many neurons this layer has, and so how many values it outputs."),
+         _activation("relu"), _kernel_initializer(), _USE_BIAS),
+    ),
+    LayerType(
+        "Activation", "Core",
+        "Applies an activation function on its own, with no weights.",
+        (_activation("relu"),),
+    ),
+    LayerType(
+        "Dropout", "Regularization",
+        "During training, zeroes a random share of its inputs so the network cannot rely "
+        "on any single value; it does nothing at prediction time.",
+        (Param("rate", "float", 0.5, "The share of inputs dropped at each training step.",
+               minimum=0.0, maximum=1.0, exclusive_maximum=True),),
+    ),
+    LayerType(
+        "Flatten", "Reshaping",
+        "Unrolls an image or any multi-dimensional input into one long row of numbers, "
+        "as Dense layers expect.",
+    ),
+    LayerType(
+        "Reshape", "Reshaping",
+        "Rearranges the same values into a new shape; the number of values must stay equal.",
+        (Param("target_shape", "shape", [28, 28, 1],
+               "The new shape of one sample; its values multiply to the input's size.",
+               minimum=1, maximum=MAX_DIM),),
+    ),
+    LayerType(
+        "Rescaling", "Preprocessing",
+        "Multiplies every input by scale and adds offset, for example 1/255 to bring pixels to 0..1.",
+        (Param("scale", "float", 1 / 255, "The factor every input is multiplied by.",
+               minimum=-1e6, maximum=1e6),
+         Param("offset", "float", 0.0, "The value added after scaling.",
+               minimum=-1e6, maximum=1e6)),
+    ),
+    LayerType(
+        "Conv1D", "Convolution",
+        "Slides small learned filters along a sequence (time steps, channels) to detect local patterns.",
+        (Param("filters", "int", 32, "How many filters, and so how many output channels.",
+               minimum=1, maximum=MAX_DIM),
+         Param("kernel_size", "int", 3, "How many steps each filter looks at.",
+               minimum=1, maximum=MAX_DIM),
+         Param("strides", "int", 1, "How far the filter moves each step.",
+               minimum=1, maximum=MAX_DIM),
+         _PADDING, _activation("relu"), _kernel_initializer(), _USE_BIAS),
+    ),
+    LayerType(
+        "Conv2D", "Convolution",
+        "Slides small learned filters over an image (height, width, channels) to detect "
+        "edges, textures and shapes.",
+        (Param("filters", "int", 32, "How many filters, and so how many output channels.",
+               minimum=1, maximum=MAX_DIM),
+         Param("kernel_size", "pair", [3, 3], "The filter's window (height, width).",
+               minimum=1, maximum=MAX_DIM),
+         Param("strides", "pair", [1, 1], "How far the filter moves each step (down, across).",
+               minimum=1, maximum=MAX_DIM),
+         _PADDING, _activation("relu"), _kernel_initializer(), _USE_BIAS),
+    ),
+    LayerType(
+        "MaxPooling1D", "Pooling",
+        "Keeps the largest value of each window along a sequence, shortening it.",
+        _pool_params("largest value", 1),
+    ),
+    LayerType(
+        "MaxPooling2D", "Pooling",
+        "Keeps the largest value of each window, halving height and width with the default 2x2.",
+        _pool_params("largest value", 2),
+    ),
+    LayerType(
+        "AveragePooling2D", "Pooling",
+        "Keeps the average of each window, shrinking height and width.",
+        _pool_params("average", 2),
+    ),
+    LayerType(
+        "GlobalAveragePooling2D", "Pooling",
+        "Averages each channel over the whole image, leaving one number per channel.",
+    ),
+    LayerType(
+        "BatchNormalization", "Normalization",
+        "Normalizes each channel with the batch's mean and variance, which often lets "
+        "deeper networks train faster.",
+        (Param("momentum", "float", 0.99,
+               "How slowly the running averages used at prediction time change.",
+               minimum=0.0, maximum=1.0, exclusive_maximum=True),
+         Param("epsilon", "float", 0.001, "A small number added to the variance to avoid dividing by zero.",
+               minimum=1e-12, maximum=1.0)),
+    ),
+    LayerType(
+        "LayerNormalization", "Normalization",
+        "Normalizes each sample's values to mean 0 and variance 1, independent of the batch.",
+        (Param("epsilon", "float", 0.001, "A small number added to the variance to avoid dividing by zero.",
+               minimum=1e-12, maximum=1.0),),
+    ),
+    LayerType(
+        "Embedding", "Core",
+        "Turns integer ids (words, categories) into learned vectors.",
+        (Param("input_dim", "int", 1000, "How many different ids there are (the vocabulary size).",
+               minimum=1, maximum=MAX_UNITS),
+         Param("output_dim", "int", 32, "The length of the vector learned for each id.",
+               minimum=1, maximum=MAX_DIM)),
+    ),
+    LayerType(
+        "LSTM", "Recurrent",
+        "Reads a sequence step by step, keeping a memory that can span many steps.",
+        (_units(32, "The size of the memory, and of the output at each step."),
+         _activation("tanh"),
+         Param("return_sequences", "bool", False,
+               "Output every step (to stack another recurrent layer) instead of only the last."),
+         Param("dropout", "float", 0.0, "The share of inputs dropped at each training step.",
+               minimum=0.0, maximum=1.0, exclusive_maximum=True)),
+    ),
+    LayerType(
+        "GRU", "Recurrent",
+        "A lighter recurrent layer than LSTM, with a similar memory of past steps.",
+        (_units(32, "The size of the memory, and of the output at each step."),
+         _activation("tanh"),
+         Param("return_sequences", "bool", False,
+               "Output every step (to stack another recurrent layer) instead of only the last."),
+         Param("dropout", "float", 0.0, "The share of inputs dropped at each training step.",
+               minimum=0.0, maximum=1.0, exclusive_maximum=True)),
+    ),
+    LayerType(
+        "Add", "Merge",
+        "Adds two or more inputs of the same shape value by value, as in a residual connection.",
+        min_inputs=2, max_inputs=None,
+    ),
+    LayerType(
+        "Concatenate", "Merge",
+        "Joins two or more inputs side by side along one axis.",
+        (Param("axis", "int", -1,
+               "The axis to join along; -1 is the last one (the channels or features).",
+               minimum=-4, maximum=4),),
+        min_inputs=2, max_inputs=None,
+    ),
+)
+
+CATALOG: dict[str, LayerType] = {t.name: t for t in LAYER_TYPES}
+
+
+def get_layer_type(name: str) -> LayerType:
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise ParamError(
+            "type",
+            f"Unknown layer type {name!r}. Expected one of: {', '.join(CATALOG)}.",
+        ) from None
+
+
+def coerce_param(param: Param, value: Any) -> Any:
+    """Return the normalized value, or raise ParamError in Keras' wording."""
+
+    def fail() -> ParamError:
+        shown = value if not isinstance(value, str) else repr(value)
+        if isinstance(shown, str) and len(shown) > 60:
+            shown = shown[:57] + "..."
+        return ParamError(
+            param.name,
+            f"Invalid value received for `{param.name}`. Expected {param.describe_allowed()}. "
+            f"Received: {param.name}={shown}",
+        )
+
+    kind = param.kind
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0"):
+            return value.lower() in ("true", "on", "1")
+        raise fail()
+    if kind == "choice":
+        if isinstance(value, str) and value in param.choices:
+            return value
+        raise fail()
+    if kind == "optional_int" and (value is None or value == ""):
+        return None
+    if kind in ("int", "optional_int"):
+        number = _as_int(value)
+        if number is None or not _within(param, number):
+            raise fail()
+        return number
+    if kind == "float":
+        number = _as_float(value)
+        if number is None or not _within(param, number):
+            raise fail()
+        return number
+    if kind in ("pair", "optional_pair"):
+        if kind == "optional_pair" and (value is None or value == "" or value == []):
+            return None
+        items = _as_int_list(value)
+        if items is None or len(items) not in (1, 2) or not all(_within(param, i) for i in items):
+            raise fail()
+        return items * 2 if len(items) == 1 else items
+    if kind == "shape":
+        items = _as_int_list(value)
+        if (items is None or not 1 <= len(items) <= param.max_length
+                or not all(_within(param, i) for i in items)):
+            raise fail()
+        return items
+    raise AssertionError(kind)
+
+
+def coerce_params(layer_type: LayerType, values: dict[str, Any]) -> dict[str, Any]:
+    """Validate a partial or full set of parameters; unknown names are refused."""
+    unknown = [name for name in values if name not in layer_type.by_name]
+    if unknown:
+        allowed = ", ".join(layer_type.by_name) or "none"
+        raise ParamError(
+            unknown[0],
+            f"{layer_type.name} has no parameter `{unknown[0]}`. Its parameters are: {allowed}.",
+        )
+    return {name: coerce_param(layer_type.by_name[name], v) for name, v in values.items()}
+
+
+def _within(param: Param, number: float) -> bool:
+    if param.minimum is not None and number < param.minimum:
+        return False
+    if param.maximum is not None:
+        if param.exclusive_maximum and number >= param.maximum:
+            return False
+        if not param.exclusive_maximum and number > param.maximum:
+            return False
+    return True
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit() and len(text) <= 12:
+            return int(text)
+    return None
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and len(value) <= 40:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return number
+
+
+def _as_int_list(value: Any) -> list[int] | None:
+    if isinstance(value, str):
+        text = value.strip().strip("()[]")
+        if not text or len(text) > 60:
+            return None
+        parts = [p for p in text.replace("x", ",").replace("×", ",").split(",")]
+        items = [_as_int(p) for p in parts]
+    elif isinstance(value, (list, tuple)):
+        items = [_as_int(v) for v in value]
+    else:
+        items = [_as_int(value)]
+    if not items or any(i is None for i in items):
+        return None
+    return items  # type: ignore[return-value]

@@ -1,0 +1,56 @@
+"""Starter models offered when a model is created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.graph import Graph, graph_from_layers
+
+
+@dataclass(frozen=True)
+class Starter:
+    key: str
+    title: str
+    description: str
+    layers: tuple[tuple[str, dict[str, Any]], ...]
+
+    def graph(self) -> Graph:
+        return graph_from_layers(list(self.layers))
+
+
+STARTERS: dict[str, Starter] = {
+    s.key: s
+    for s in (
+        Starter(
+            "dense", "Dense classifier",
+            "Flattens a 28x28 grayscale image and classifies it into 10 classes with two hidden layers.",
+            (("Input", {"shape": [28, 28, 1]}), ("Flatten", {}),
+             ("Dense", {"units": 64, "activation": "relu"}),
+             ("Dense", {"units": 64, "activation": "relu"}),
+             ("Dense", {"units": 10, "activation": "softmax"})),
+        ),
+        Starter(
+            "convnet", "Convnet",
+            "Three Conv2D layers with max pooling learn image features; Dense layers classify them.",
+            (("Input", {"shape": [28, 28, 1]}),
+             ("Conv2D", {"filters": 32, "kernel_size": [3, 3], "activation": "relu"}),
+             ("MaxPooling2D", {"pool_size": [2, 2]}),
+             ("Conv2D", {"filters": 64, "kernel_size": [3, 3], "activation": "relu"}),
+             ("MaxPooling2D", {"pool_size": [2, 2]}),
+             ("Conv2D", {"filters": 64, "kernel_size": [3, 3], "activation": "relu"}),
+             ("Flatten", {}),
+             ("Dense", {"units": 64, "activation": "relu"}),
+             ("Dense", {"units": 10, "activation": "softmax"})),
+        ),
+        Starter(
+            "regression", "Small regression",
+            "Predicts one number from 8 input features with two small hidden layers.",
+            (("Input", {"shape": [8]}),
+             ("Dense", {"units": 32, "activation": "relu"}),
+             ("Dense", {"units": 16, "activation": "relu"}),
+             ("Dense", {"units": 1, "activation": "linear"})),
+        ),
+        Starter("blank", "Blank model", "Start from nothing and add every layer yourself.", ()),
+    )
+}

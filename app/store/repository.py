@@ -1,0 +1,137 @@
+"""Queries for workspaces and models. No HTTP here: callers map results to responses."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from app.core.graph import Graph
+from app.errors import Conflict, NotFound
+from app.store.tables import GraphHistory, ModelRecord, Workspace, utcnow
+
+
+def new_workspace_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_workspace(session: Session, workspace_id: str) -> None:
+    if session.get(Workspace, workspace_id) is None:
+        session.add(Workspace(id=workspace_id))
+        session.commit()
+
+
+def create_token_workspace(session: Session) -> tuple[str, str]:
+    workspace_id, token = new_workspace_id(), secrets.token_urlsafe(32)
+    session.add(Workspace(id=workspace_id, token_hash=_hash_token(token)))
+    session.commit()
+    return workspace_id, token
+
+
+def workspace_for_token(session: Session, token: str) -> str | None:
+    return session.scalar(select(Workspace.id).where(Workspace.token_hash == _hash_token(token)))
+
+
+def list_models(session: Session, workspace_id: str) -> list[ModelRecord]:
+    query = select(ModelRecord).where(ModelRecord.workspace_id == workspace_id)
+    return list(session.scalars(query.order_by(ModelRecord.updated_at.desc(), ModelRecord.id.desc())))
+
+
+def count_models(session: Session, workspace_id: str) -> int:
+    return session.scalar(select(func.count()).where(ModelRecord.workspace_id == workspace_id)) or 0
+
+
+def get_model(session: Session, workspace_id: str, model_id: int) -> ModelRecord:
+    record = session.get(ModelRecord, model_id)
+    if record is None or record.workspace_id != workspace_id:
+        # Another workspace's model looks exactly like a missing one.
+        raise NotFound(f"There is no model {model_id} in this workspace.")
+    return record
+
+
+def create_model(session: Session, workspace_id: str, name: str, graph: Graph) -> ModelRecord:
+    ensure_workspace(session, workspace_id)
+    record = ModelRecord(workspace_id=workspace_id, name=name, graph_json=graph.model_dump_json())
+    session.add(record)
+    session.commit()
+    return record
+
+
+def load_graph(record: ModelRecord) -> Graph:
+    return Graph.model_validate_json(record.graph_json)
+
+
+def save_graph(session: Session, record: ModelRecord, graph: Graph, description: str,
+               undo_depth: int) -> None:
+    """Store the new graph and keep the old one for undo, unless another edit came first."""
+    previous = record.graph_json
+    changed = session.execute(
+        update(ModelRecord)
+        .where(ModelRecord.id == record.id, ModelRecord.revision == record.revision)
+        .values(graph_json=graph.model_dump_json(), revision=record.revision + 1, updated_at=utcnow())
+    ).rowcount
+    if changed != 1:
+        session.rollback()
+        raise Conflict("This model was changed by another edit at the same moment; reload and try again.")
+    session.add(GraphHistory(model_id=record.id, graph_json=previous, description=description[:200]))
+    session.flush()
+    _trim_history(session, record.id, undo_depth)
+    session.commit()
+    session.refresh(record)
+
+
+def _trim_history(session: Session, model_id: int, keep: int) -> None:
+    stale = select(GraphHistory.id).where(GraphHistory.model_id == model_id)
+    stale = stale.order_by(GraphHistory.id.desc()).offset(keep)
+    ids = list(session.scalars(stale))
+    if ids:
+        session.execute(delete(GraphHistory).where(GraphHistory.id.in_(ids)))
+
+
+def last_edit(session: Session, model_id: int) -> GraphHistory | None:
+    query = select(GraphHistory).where(GraphHistory.model_id == model_id)
+    return session.scalar(query.order_by(GraphHistory.id.desc()).limit(1))
+
+
+def undo(session: Session, record: ModelRecord) -> str:
+    """Restore the graph before the last edit; returns that edit's description."""
+    entry = last_edit(session, record.id)
+    if entry is None:
+        raise Conflict("There is nothing to undo in this model.")
+    changed = session.execute(
+        update(ModelRecord)
+        .where(ModelRecord.id == record.id, ModelRecord.revision == record.revision)
+        .values(graph_json=entry.graph_json, revision=record.revision + 1, updated_at=utcnow())
+    ).rowcount
+    if changed != 1:
+        session.rollback()
+        raise Conflict("This model was changed by another edit at the same moment; reload and try again.")
+    session.delete(entry)
+    session.commit()
+    session.refresh(record)
+    return entry.description
+
+
+def rename_model(session: Session, record: ModelRecord, name: str) -> None:
+    record.name = name
+    record.updated_at = utcnow()
+    session.commit()
+
+
+def delete_model(session: Session, record: ModelRecord) -> None:
+    session.execute(delete(GraphHistory).where(GraphHistory.model_id == record.id))
+    session.delete(record)
+    session.commit()
+
+
+def duplicate_model(session: Session, record: ModelRecord, name: str) -> ModelRecord:
+    copy = ModelRecord(workspace_id=record.workspace_id, name=name, graph_json=record.graph_json)
+    session.add(copy)
+    session.commit()
+    return copy

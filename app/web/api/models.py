@@ -1,0 +1,149 @@
+"""Models and their layers over JSON: the REST twin of the editor page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from app.core import graph as edits
+from app.core.validation import validate
+from app.errors import InvalidInput, Unavailable
+from app.store import repository
+from app.store.tables import ModelRecord
+from app.web.api.schemas import (LayerCreate, LayerMove, LayerRewire, LayerUpdate, ModelCreate,
+                                 ModelDuplicate, ModelListItem, ModelOut, ModelRename, NodeOut)
+from app.web.deps import ApiModel, ApiWorkspace, InspectorDep, SessionDep, SettingsDep
+from app.web.editing import apply_edit, checked_name, create_model, describe_model
+
+router = APIRouter(tags=["models"])
+
+
+def model_out(record: ModelRecord, settings: Any) -> ModelOut:
+    graph = repository.load_graph(record)
+    return ModelOut(
+        id=record.id, name=record.name, revision=record.revision,
+        created_at=record.created_at, updated_at=record.updated_at,
+        layers=[NodeOut(**node.model_dump()) for node in graph.nodes],
+        validation=validate(graph, settings.limits).as_dict(),
+    )
+
+
+@router.get("/models")
+def list_models(workspace_id: ApiWorkspace, session: SessionDep) -> list[ModelListItem]:
+    return [ModelListItem(id=r.id, name=r.name, updated_at=r.updated_at,
+                          layer_count=len(repository.load_graph(r).nodes))
+            for r in repository.list_models(session, workspace_id)]
+
+
+@router.post("/models", status_code=201)
+def create(body: ModelCreate, workspace_id: ApiWorkspace, session: SessionDep,
+           settings: SettingsDep) -> ModelOut:
+    """Create a model from a starter (see GET /api/v1/starters)."""
+    return model_out(create_model(session, settings, workspace_id, body.name, body.starter), settings)
+
+
+@router.get("/models/{model_id}")
+def get_model(record: ApiModel, settings: SettingsDep) -> ModelOut:
+    return model_out(record, settings)
+
+
+@router.patch("/models/{model_id}")
+def rename(body: ModelRename, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
+    repository.rename_model(session, record, checked_name(body.name))
+    return model_out(record, settings)
+
+
+@router.delete("/models/{model_id}", status_code=204)
+def delete(record: ApiModel, session: SessionDep) -> Response:
+    repository.delete_model(session, record)
+    return Response(status_code=204)
+
+
+@router.post("/models/{model_id}/duplicate", status_code=201)
+def duplicate(body: ModelDuplicate, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
+    name = checked_name(body.name or f"{record.name} (copy)"[:64])
+    return model_out(repository.duplicate_model(session, record, name), settings)
+
+
+@router.post("/models/{model_id}/layers", status_code=201)
+def add_layer(body: LayerCreate, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
+    """Add a layer after `after` (default: the last one), or wired to `inputs`."""
+    apply_edit(session, settings, record,
+               lambda g: edits.add_layer(g, body.type, body.params, body.name, body.after, body.inputs)[0],
+               f"add {body.type}")
+    return model_out(record, settings)
+
+
+@router.patch("/models/{model_id}/layers/{layer_id}")
+def update_layer(layer_id: str, body: LayerUpdate, record: ApiModel, session: SessionDep,
+                 settings: SettingsDep) -> ModelOut:
+    apply_edit(session, settings, record,
+               lambda g: edits.update_layer(g, layer_id, body.params, body.name), f"change {layer_id}")
+    return model_out(record, settings)
+
+
+@router.delete("/models/{model_id}/layers/{layer_id}")
+def remove_layer(layer_id: str, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
+    apply_edit(session, settings, record, lambda g: edits.remove_layer(g, layer_id), f"remove {layer_id}")
+    return model_out(record, settings)
+
+
+@router.post("/models/{model_id}/layers/{layer_id}/move")
+def move_layer(layer_id: str, body: LayerMove, record: ApiModel, session: SessionDep,
+               settings: SettingsDep) -> ModelOut:
+    """Move a layer one step (`direction`) or to a list index (`position`)."""
+    if (body.direction is None) == (body.position is None):
+        raise InvalidInput("Send either `direction` (up or down) or `position` (a list index).",
+                           layer_id=layer_id, field="direction")
+    if body.direction:
+        apply_edit(session, settings, record, lambda g: edits.move_layer(g, layer_id, body.direction),
+                   f"move {layer_id} {body.direction}")
+    else:
+        apply_edit(session, settings, record, lambda g: edits.move_layer_to(g, layer_id, body.position),
+                   f"move {layer_id}")
+    return model_out(record, settings)
+
+
+@router.put("/models/{model_id}/layers/{layer_id}/inputs")
+def rewire_layer(layer_id: str, body: LayerRewire, record: ApiModel, session: SessionDep,
+                 settings: SettingsDep) -> ModelOut:
+    apply_edit(session, settings, record, lambda g: edits.rewire_layer(g, layer_id, body.inputs),
+               f"rewire {layer_id}")
+    return model_out(record, settings)
+
+
+@router.post("/models/{model_id}/undo")
+def undo(record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
+    repository.undo(session, record)
+    return model_out(record, settings)
+
+
+@router.get("/models/{model_id}/validate")
+def validate_model(record: ApiModel, settings: SettingsDep, inspector: InspectorDep) -> dict[str, Any]:
+    """Pure-Python checks, then Keras' build; every problem with its layer id."""
+    state = describe_model(record, settings, inspector)
+    body = state.report.as_dict()
+    body["issues"] = [i.as_dict() for i in state.issues]
+    body["valid"] = state.valid
+    if state.notices:
+        body["notices"] = state.notices
+    return body
+
+
+@router.get("/models/{model_id}/summary")
+def summary(record: ApiModel, settings: SettingsDep, inspector: InspectorDep,
+            text: bool = False) -> dict[str, Any]:
+    """Keras' own summary: every layer's output shape and parameters, and the totals.
+
+    With `text=true`, also Keras' printed `model.summary()`.
+    """
+    state = describe_model(record, settings, inspector, with_text=text)
+    if state.notices and state.summary is None and state.report.ok and state.keras_issue is None:
+        raise Unavailable(state.notices[0])
+    if not state.valid:
+        first = next(i for i in state.issues if i.severity == "error")
+        raise InvalidInput(first.message, layer_id=first.node_id, field=first.field,
+                           extra={"issues": [i.as_dict() for i in state.issues]})
+    return {**state.summary, "issues": [i.as_dict() for i in state.issues],
+            "activations_bytes_per_sample": state.report.as_dict()["estimate"]["activations_bytes_per_sample"]}

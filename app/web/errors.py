@@ -1,0 +1,62 @@
+"""One place that turns errors into responses: JSON for the API, HTML for pages."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from app.errors import PublicError
+from app.web.templating import templates
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _respond(request: Request, status: int, body: dict[str, object]) -> Response:
+    if _wants_json(request):
+        return JSONResponse(body, status_code=status)
+    return templates.TemplateResponse(request, "error.html", {"status": status, "message": body["detail"]},
+                                      status_code=status)
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        location = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
+        received = error.get("input")
+        shown = "" if isinstance(received, dict) or received is None else f" Received: {str(received)[:60]!r}"
+        parts.append(f"Invalid value for `{location or 'request'}`: {error.get('msg', 'invalid')}.{shown}")
+    return " ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PublicError)
+    async def public_error(request: Request, exc: PublicError) -> Response:
+        return _respond(request, exc.status, exc.as_dict())
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
+                  for e in exc.errors()[:20]]
+        return _respond(request, 422, {"detail": _describe_validation(exc), "errors": errors})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"There is nothing at {request.url.path}."
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}."
+        return _respond(request, exc.status_code, {"detail": detail})
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _respond(request, 500, {"detail": "Something went wrong on the server; the error was logged."})

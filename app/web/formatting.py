@@ -1,0 +1,38 @@
+"""Small text formatters used by templates."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def shape_text(shape: Sequence[Any] | None) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def number(value: int | float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:,}"
+
+
+def byte_size(value: float | None) -> str:
+    if value is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GB"
+
+
+def param_text(value: Any) -> str:
+    """A parameter value as the editor's text inputs show it."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -1,0 +1,198 @@
+"""HTML pages and the HTMX fragments of the model editor."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Callable
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from app.core import graph as edits
+from app.core.catalog import CATALOG
+from app.core.graph import Graph
+from app.core.starters import STARTERS
+from app.errors import PublicError
+from app.store import repository
+from app.store.tables import ModelRecord
+from app.web.deps import InspectorDep, PageModel, PageWorkspace, SessionDep, SettingsDep
+from app.web.editing import apply_edit, checked_name, create_model, describe_model
+from app.web.templating import is_htmx, render
+
+router = APIRouter(include_in_schema=False)
+
+EDITOR_UPDATE = "partials/_editor_update.html"
+
+
+class Editor:
+    """Renders the editor, whole or as the fragments an HTMX edit swaps in."""
+
+    def __init__(self, request: Request, session: SessionDep, settings: SettingsDep,
+                 inspector: InspectorDep):
+        self.request, self.session, self.settings, self.inspector = request, session, settings, inspector
+
+    def show(self, record: ModelRecord, *, selected: str | None = None, error: PublicError | None = None,
+             form_values: dict[str, Any] | None = None, flash: str | None = None) -> HTMLResponse:
+        state = describe_model(record, self.settings, self.inspector)
+        ids = [n.id for n in state.graph.nodes]
+        if selected not in ids:
+            selected = ids[-1] if ids else None
+        context = {
+            "model": record, "state": state, "selected_id": selected,
+            "selected": state.graph.node(selected) if selected else None,
+            "error": error, "form_values": form_values or {}, "flash": flash,
+            "can_undo": repository.last_edit(self.session, record.id) is not None,
+        }
+        return render(self.request, "editor.html", context, status_code=error.status if error else 200,
+                      fragment=EDITOR_UPDATE)
+
+    def edit(self, record: ModelRecord, edit: Callable[[Graph], Graph], description: str, *,
+             selected: str | None, form_values: dict[str, Any] | None = None) -> HTMLResponse:
+        try:
+            apply_edit(self.session, self.settings, record, edit, description)
+        except PublicError as exc:
+            return self.show(record, selected=exc.layer_id or selected, error=exc, form_values=form_values)
+        return self.show(record, selected=selected)
+
+
+EditorDep = Annotated[Editor, Depends()]
+
+
+def _last(form: FormData, key: str) -> Any:
+    values = form.getlist(key)
+    return values[-1] if values else None
+
+
+def _params_from_form(form: FormData, node_type: str) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for param in CATALOG[node_type].params:
+        value = _last(form, f"p.{param.name}")
+        if value is not None:
+            params[param.name] = value
+    return params
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, workspace_id: PageWorkspace, session: SessionDep) -> HTMLResponse:
+    models = [(r, len(repository.load_graph(r).nodes)) for r in repository.list_models(session, workspace_id)]
+    return render(request, "home.html", {"models": models, "starters": STARTERS.values()})
+
+
+@router.post("/models")
+async def create(request: Request, workspace_id: PageWorkspace, session: SessionDep,
+                 settings: SettingsDep) -> Response:
+    form = await request.form()
+    try:
+        record = create_model(session, settings, workspace_id, str(form.get("name") or "Untitled model"),
+                              str(form.get("starter") or "blank"))
+    except PublicError as exc:
+        models = [(r, len(repository.load_graph(r).nodes)) for r in repository.list_models(session, workspace_id)]
+        return render(request, "home.html", {"models": models, "starters": STARTERS.values(), "error": exc,
+                                             "form_values": dict(form)}, status_code=exc.status)
+    return _redirect(request, f"/models/{record.id}")
+
+
+def _redirect(request: Request, url: str) -> Response:
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/models/{model_id}", response_class=HTMLResponse)
+def editor(record: PageModel, view: EditorDep, layer: str | None = None) -> HTMLResponse:
+    return view.show(record, selected=layer)
+
+
+@router.post("/models/{model_id}/layers", response_class=HTMLResponse)
+async def add_layer(request: Request, record: PageModel, view: EditorDep) -> HTMLResponse:
+    form = await request.form()
+    type_name = str(form.get("type") or "")
+    after = str(form.get("after") or "") or None
+    inputs = [str(i) for i in form.getlist("inputs")] or None
+    added: dict[str, str] = {}
+
+    def edit(graph: Graph) -> Graph:
+        new, node_id = edits.add_layer(graph, type_name, None, None, after, inputs)
+        added["id"] = node_id
+        return new
+
+    try:
+        apply_edit(view.session, view.settings, record, edit, f"add {type_name}")
+    except PublicError as exc:
+        return view.show(record, selected=after, error=exc)
+    return view.show(record, selected=added["id"])
+
+
+@router.post("/models/{model_id}/layers/{layer_id}", response_class=HTMLResponse)
+async def update_layer(request: Request, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
+    form = await request.form()
+    node_type = next((n.type for n in repository.load_graph(record).nodes if n.id == layer_id), None)
+    if node_type is None:
+        return view.show(record, error=PublicError(f"There is no layer {layer_id!r} in this model.", status=404))
+    params = _params_from_form(form, node_type)
+    name = _last(form, "name")
+    return view.edit(record, lambda g: edits.update_layer(g, layer_id, params, name), f"change {layer_id}",
+                     selected=layer_id, form_values={**params, "name": name})
+
+
+@router.post("/models/{model_id}/layers/{layer_id}/delete", response_class=HTMLResponse)
+def remove_layer(layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
+    graph = repository.load_graph(record)
+    ids = [n.id for n in graph.nodes]
+    neighbour = ids[ids.index(layer_id) - 1] if layer_id in ids and ids.index(layer_id) > 0 else None
+    return view.edit(record, lambda g: edits.remove_layer(g, layer_id), f"remove {layer_id}",
+                     selected=neighbour)
+
+
+@router.post("/models/{model_id}/layers/{layer_id}/move", response_class=HTMLResponse)
+async def move_layer(request: Request, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
+    form = await request.form()
+    position = str(form.get("position") or "")
+    if position.lstrip("-").isdigit():
+        edit: Callable[[Graph], Graph] = lambda g: edits.move_layer_to(g, layer_id, int(position))
+    else:
+        direction = str(form.get("direction") or "")
+        edit = lambda g: edits.move_layer(g, layer_id, direction)
+    return view.edit(record, edit, f"move {layer_id}", selected=layer_id)
+
+
+@router.post("/models/{model_id}/layers/{layer_id}/inputs", response_class=HTMLResponse)
+async def rewire_layer(request: Request, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
+    form = await request.form()
+    inputs = [str(i) for i in form.getlist("inputs")]
+    return view.edit(record, lambda g: edits.rewire_layer(g, layer_id, inputs), f"rewire {layer_id}",
+                     selected=layer_id)
+
+
+@router.post("/models/{model_id}/undo", response_class=HTMLResponse)
+async def undo(request: Request, record: PageModel, view: EditorDep) -> HTMLResponse:
+    form = await request.form()
+    selected = str(form.get("selected") or "") or None
+    try:
+        description = repository.undo(view.session, record)
+    except PublicError as exc:
+        return view.show(record, selected=selected, error=exc)
+    return view.show(record, selected=selected, flash=f"Undone: {description}.")
+
+
+@router.post("/models/{model_id}/rename", response_class=HTMLResponse)
+async def rename(request: Request, record: PageModel, view: EditorDep) -> HTMLResponse:
+    form = await request.form()
+    try:
+        repository.rename_model(view.session, record, checked_name(str(form.get("name") or "")))
+    except PublicError as exc:
+        exc.field = "model_name"
+        return view.show(record, error=exc)
+    return view.show(record, flash="Model renamed.")
+
+
+@router.post("/models/{model_id}/duplicate")
+def duplicate(request: Request, record: PageModel, session: SessionDep) -> Response:
+    copy = repository.duplicate_model(session, record, f"{record.name} (copy)"[:64])
+    return _redirect(request, f"/models/{copy.id}")
+
+
+@router.post("/models/{model_id}/delete")
+def delete(request: Request, record: PageModel, session: SessionDep) -> Response:
+    repository.delete_model(session, record)
+    return _redirect(request, "/")

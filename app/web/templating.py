@@ -1,0 +1,44 @@
+"""Jinja2 set-up, and the one place that decides between a full page and fragments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2_fragments.fastapi import Jinja2Blocks
+
+from app.core.catalog import CATALOG, LAYER_TYPES
+from app.core.activations import ACTIVATIONS
+from app.core.initializers import INITIALIZERS
+from app.web import diagram, formatting
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+templates = Jinja2Blocks(directory=str(TEMPLATE_DIR))
+templates.env.globals.update(
+    catalog=CATALOG,
+    layer_types=LAYER_TYPES,
+    activations=ACTIVATIONS,
+    initializers=INITIALIZERS,
+    render_diagram=diagram.render_svg,
+    activation_plot=diagram.activation_plot_svg,
+)
+templates.env.filters.update(
+    shape=formatting.shape_text,
+    number=formatting.number,
+    size=formatting.byte_size,
+    param_text=formatting.param_text,
+)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200,
+           fragment: str | None = None) -> HTMLResponse:
+    """Render `template`; HTMX requests get `fragment` (a template of oob panels) instead."""
+    name = fragment if fragment and is_htmx(request) else template
+    return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Copies pinned front-end libraries from the npm registry into static/vendor/,
+# with their licence files, so that the app runs offline (workshop rooms).
+# Run it again after changing a version below; commit the result.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  "htmx.org@2.0.11:dist/htmx.min.js"
+  "sortablejs@1.15.7:Sortable.min.js"
+)
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p static/vendor
+for entry in "${PACKAGES[@]}"; do
+  spec=${entry%%:*}
+  file=${entry#*:}
+  name=${spec%@*}
+  (cd "$work" && npm pack --silent "$spec" >/dev/null)
+  tarball=$(ls "$work"/*.tgz)
+  mkdir -p "$work/unpacked"
+  tar -xzf "$tarball" -C "$work/unpacked"
+  dest="static/vendor/$name"
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  cp "$work/unpacked/package/$file" "$dest/"
+  cp "$work/unpacked/package/"LICEN[CS]E* "$dest/" 2>/dev/null || true
+  echo "$spec" > "$dest/VERSION"
+  rm -rf "$work/unpacked" "$tarball"
+  echo "vendored $spec -> $dest"
+done
