@@ -17,11 +17,7 @@ class PublicError(Exception):
             self.status = status
 
     def as_dict(self) -> dict[str, object]:
-        body: dict[str, object] = {"detail": self.message}
-        if self.layer_id:
-            body["layer_id"] = self.layer_id
-        if self.field:
-            body["field"] = self.field
+        body: dict[str, object] = {"detail": self.message, "layer_id": self.layer_id, "field": self.field}
         body.update(self.extra)
         return body
 

@@ -89,8 +89,13 @@ class Graph(BaseModel):
         return self.model_copy(deep=True)
 
 
+def snake_case(type_name: str) -> str:
+    """Keras' naming: MaxPooling2D -> max_pooling2d, LSTM -> lstm."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", type_name).lower()
+
+
 def default_name(graph: Graph, type_name: str) -> str:
-    base = type_name.lower()
+    base = snake_case(type_name)
     taken = {n.name for n in graph.nodes}
     if base not in taken:
         return base

@@ -19,9 +19,10 @@ def explain_keras_error(node: Node, input_shapes: list[tuple], exc: Exception) -
     match = _NDIM.search(text)
     if match:
         at_least, expected, found = match.group(1), match.group(2), match.group(3)
-        need = f"at least {expected}-D" if at_least else f"a {expected}-D"
-        fix = ("Add a Flatten layer before the Dense layers, and keep Conv2D and pooling layers "
-               "before it." if int(expected) > int(found) else "Add a Flatten layer before it.")
+        need = f"at least a {expected}-D" if at_least else f"a {expected}-D"
+        fix = (f"Keep {node.type} before any Flatten layer (Flatten turns each sample into one row), "
+               "or add a Reshape layer before it." if int(expected) > int(found)
+               else "Add a Flatten layer before it.")
         return f"{node.type} expects {need} input but got a {found}-D input {got}. {fix}"
     if "negative" in text.lower() and "dimension" in text.lower():
         return (f"{node.type}'s window is larger than its input {got}, so no output is left. "

@@ -1,0 +1,198 @@
+"""Edit-to-updated-summary latency of LayerLab, against its Keras floor.
+
+Run from the repository root: `.venv/bin/python bench/edit_latency.py`.
+
+What it measures:
+1. Start-up: a real `uvicorn app.main:app` subprocess (fresh LAYERLAB_DATA_DIR),
+   from process launch to the first GET / answering 200 (target < 2 s).
+2. Inspector warm-up (printed, not a target): a workspace and a "convnet" model
+   are created; the first GET .../summary waits for the worker to import TensorFlow.
+3. Round trip: 200 layer edits (PATCH .../layers/{id}) each followed by
+   GET .../summary over one persistent httpx.Client. The Dense(64) layer's units
+   walk through distinct values, interleaved with Conv2D filter changes, so every
+   summary is a graph the inspector has never seen (no cache hits).
+4. Floor: after the server has stopped, this process imports Keras and runs the
+   project's own app.worker.inspect.summarize_graph on the same 200 graphs
+   (after a warm-up), timing each call.
+5. Web RSS: resident memory of the uvicorn process itself (not its inspector
+   worker child) after the edits (target < 120 MB).
+Targets: p95 round trip < 100 ms and p95 round trip / p95 floor <= 2x.
+The last line printed is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+EDITS = 200
+WARMUP_FLOOR = 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile, in the units of `values`."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown stops the inspector too
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_server(data_dir: str, port: int) -> tuple[subprocess.Popen, float]:
+    env = {**os.environ, "LAYERLAB_DATA_DIR": data_dir}
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+                             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return proc, time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        if time.perf_counter() - started > 60:
+            raise RuntimeError("the server did not serve GET / within 60 s")
+        time.sleep(0.01)
+
+
+def edit_plan(layers: list[dict]) -> list[tuple[str, dict]]:
+    """200 (layer id, params) edits: Dense(64) units take distinct values; every
+    4th edit changes a Conv2D's filters instead, each time to a value not used before."""
+    dense = next(l["id"] for l in layers if l["type"] == "Dense" and l["params"]["units"] == 64)
+    convs = [l["id"] for l in layers if l["type"] == "Conv2D"]
+    plan, units, conv_edits = [], 65, 0
+    for i in range(EDITS):
+        if i % 4 == 3:
+            plan.append((convs[conv_edits % len(convs)], {"filters": 8 + conv_edits}))
+            conv_edits += 1
+        else:
+            plan.append((dense, {"units": units}))
+            units += 1
+    return plan
+
+
+def run_server_part(report: dict) -> list[dict]:
+    """Everything against the live server; returns the 200 graphs it summarized."""
+    data_dir = tempfile.mkdtemp(prefix="layerlab-bench-")
+    port = free_port()
+    proc = None
+    try:
+        proc, report["startup_s"] = start_server(data_dir, port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=120) as client:
+            token = client.post("/workspaces").raise_for_status().json()["token"]
+            client.headers["Authorization"] = f"Bearer {token}"
+            model = client.post("/models", json={"name": "bench", "starter": "convnet"}).raise_for_status().json()
+            base = f"/models/{model['id']}"
+            t0 = time.perf_counter()
+            while (first := client.get(f"{base}/summary")).status_code == 503:  # worker starting
+                time.sleep(0.05)
+            first.raise_for_status()
+            report["inspector_warmup_s"] = time.perf_counter() - t0
+            report["warm_since_launch_s"] = report["startup_s"] + report["inspector_warmup_s"]
+
+            round_trip, edit_ms, summary_ms, graphs, seen = [], [], [], [], set()
+            for layer_id, params in edit_plan(model["layers"]):
+                t_start = time.perf_counter()
+                edited = client.patch(f"{base}/layers/{layer_id}", json={"params": params})
+                t_mid = time.perf_counter()
+                summary = client.get(f"{base}/summary")
+                t_end = time.perf_counter()
+                edited.raise_for_status(), summary.raise_for_status()
+                round_trip.append((t_end - t_start) * 1000)
+                edit_ms.append((t_mid - t_start) * 1000)
+                summary_ms.append((t_end - t_mid) * 1000)
+                layers = [{k: l[k] for k in ("id", "type", "name", "params", "inputs")}
+                          for l in edited.json()["layers"]]
+                key = json.dumps(layers, sort_keys=True)
+                assert key not in seen, "an edit repeated a graph; the summary would be a cache hit"
+                seen.add(key)
+                graphs.append({"nodes": layers})
+        report["web_rss_mb"] = psutil.Process(proc.pid).memory_info().rss / 2**20
+        children = psutil.Process(proc.pid).children()
+        report["inspector_rss_mb"] = sum(c.memory_info().rss for c in children) / 2**20
+        for name, values in (("round_trip", round_trip), ("edit", edit_ms), ("summary", summary_ms)):
+            report[f"{name}_p50_ms"], report[f"{name}_p95_ms"] = pct(values, 50), pct(values, 95)
+        return graphs
+    finally:
+        if proc is not None:
+            stop(proc)
+
+
+def run_floor(report: dict, graph_dicts: list[dict]) -> None:
+    """summarize_graph in this process on the same graphs: the cost of Keras alone."""
+    from app.worker.service import quiet_tensorflow
+    quiet_tensorflow()
+    t0 = time.perf_counter()
+    import keras  # noqa: F401  (import time is reported, not part of the floor)
+    from app.core.graph import Graph
+    from app.worker.inspect import summarize_graph
+    report["keras_import_s"] = time.perf_counter() - t0
+    graphs = [Graph.model_validate(g) for g in graph_dicts]
+    for graph in graphs[:WARMUP_FLOOR]:
+        summarize_graph(graph)
+    floor = []
+    for graph in graphs:
+        t_start = time.perf_counter()
+        summarize_graph(graph)
+        floor.append((time.perf_counter() - t_start) * 1000)
+    report["floor_p50_ms"], report["floor_p95_ms"] = pct(floor, 50), pct(floor, 95)
+
+
+def main() -> None:
+    report: dict = {"edits": EDITS}
+    graphs = run_server_part(report)
+    run_floor(report, graphs)
+    report["ratio_p95"] = report["round_trip_p95_ms"] / report["floor_p95_ms"]
+    checks = {"p95_under_100ms": report["round_trip_p95_ms"] < 100,
+              "ratio_at_most_2x": report["ratio_p95"] <= 2,
+              "web_rss_under_120mb": report["web_rss_mb"] < 120,
+              "startup_under_2s": report["startup_s"] < 2}
+    report.update(checks)
+    ok = lambda flag: "ok  " if flag else "MISS"  # noqa: E731
+    print(f"\nLayerLab edit latency ({EDITS} edits, convnet starter)")
+    print(f"  start-up (launch -> GET / 200)  {report['startup_s']:8.2f} s    "
+          f"[{ok(checks['startup_under_2s'])}] target < 2 s")
+    print(f"  inspector warm-up (1st summary) {report['inspector_warmup_s']:8.2f} s    "
+          f"(not a target; {report['warm_since_launch_s']:.2f} s since launch)")
+    print(f"  round trip  p50 / p95           {report['round_trip_p50_ms']:8.1f} / "
+          f"{report['round_trip_p95_ms']:.1f} ms  [{ok(checks['p95_under_100ms'])}] p95 target < 100 ms")
+    print(f"    edit (PATCH)  p50 / p95       {report['edit_p50_ms']:8.1f} / {report['edit_p95_ms']:.1f} ms")
+    print(f"    summary (GET) p50 / p95       {report['summary_p50_ms']:8.1f} / {report['summary_p95_ms']:.1f} ms")
+    print(f"  floor (summarize_graph) p50/p95 {report['floor_p50_ms']:8.1f} / {report['floor_p95_ms']:.1f} ms")
+    print(f"  ratio p95 round trip / floor    {report['ratio_p95']:8.2f} x    "
+          f"[{ok(checks['ratio_at_most_2x'])}] target <= 2x")
+    print(f"  web process RSS                 {report['web_rss_mb']:8.1f} MB   "
+          f"[{ok(checks['web_rss_under_120mb'])}] target < 120 MB "
+          f"(inspector worker: {report['inspector_rss_mb']:.0f} MB, not counted)")
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in report.items()}))
+
+
+if __name__ == "__main__":
+    main()

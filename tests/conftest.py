@@ -1,0 +1,40 @@
+"""Shared fixtures: one app with a real SQLite file and one warm Keras worker per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory):
+    data_dir: Path = tmp_path_factory.mktemp("layerlab-data")
+    return create_app(Settings(data_dir=data_dir))
+
+
+@pytest.fixture(scope="session")
+def server(app) -> Iterator[TestClient]:
+    """The app with its lifespan running (the inspector worker started)."""
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def api(server: TestClient) -> TestClient:
+    """A client with a fresh workspace's bearer token, so tests never share models."""
+    token = server.post("/api/v1/workspaces").json()["token"]
+    client = TestClient(server.app)
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+@pytest.fixture
+def browser_client(server: TestClient) -> TestClient:
+    """A cookie-holding client, like a browser, with its own workspace."""
+    return TestClient(server.app)

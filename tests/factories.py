@@ -1,0 +1,33 @@
+"""Graphs that tests build again and again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.graph import Graph, add_layer, graph_from_layers
+
+# An input shape each layer type accepts, for building it alone after an Input.
+INPUT_FOR = {
+    "Dense": [8], "Activation": [8], "Dropout": [8], "Flatten": [4, 4, 2], "Reshape": [784],
+    "Rescaling": [8], "Conv1D": [10, 3], "Conv2D": [8, 8, 3], "MaxPooling1D": [10, 3],
+    "MaxPooling2D": [8, 8, 3], "AveragePooling2D": [8, 8, 3], "GlobalAveragePooling2D": [8, 8, 3],
+    "BatchNormalization": [8], "LayerNormalization": [8], "Embedding": [10], "LSTM": [10, 3],
+    "GRU": [10, 3], "Add": [8], "Concatenate": [8],
+}
+
+
+def single_layer_graph(type_name: str, params: dict[str, Any] | None = None,
+                       input_shape: list[int] | None = None) -> Graph:
+    """Input -> the layer; merge layers get two Dense branches to join."""
+    graph = graph_from_layers([("Input", {"shape": input_shape or INPUT_FOR[type_name]})])
+    if type_name in ("Add", "Concatenate"):
+        graph, left = add_layer(graph, "Dense", {"units": 4}, inputs=["n1"])
+        graph, right = add_layer(graph, "Dense", {"units": 4}, inputs=["n1"])
+        graph, _ = add_layer(graph, type_name, params, inputs=[left, right])
+        return graph
+    graph, _ = add_layer(graph, type_name, params)
+    return graph
+
+
+def stack(*layers: tuple[str, dict[str, Any]]) -> Graph:
+    return graph_from_layers(list(layers))
