@@ -98,23 +98,33 @@ class Inspector:
         return body
 
     def _request(self, message: tuple[str, Any]) -> tuple[str, Any]:
-        if self._process is None or not self._process.is_alive():
-            self._kill()
-            self._spawn()
-        deadline = time.monotonic() + self.timeout
-        try:
-            if not self._ready:
-                self._receive(deadline)  # the worker's "ready" after importing Keras
-                self._ready = True
-            self._conn.send(message)
-            kind, body = self._receive(deadline)
-        except (EOFError, OSError, TimeoutError) as exc:
-            log.warning("inspector worker failed (%s); restarting it", exc)
-            self._kill()
-            self._spawn()
-            raise InspectorUnavailable(
-                "The worker that builds models with Keras did not answer in time; it has been "
-                "restarted. Try the edit again in a few seconds.") from exc
+        # A worker found dead (killed, out of memory) is replaced and asked once more;
+        # one that hangs past the deadline is replaced and the caller is told.
+        for attempt in (1, 2):
+            if self._process is None or not self._process.is_alive():
+                self._kill()
+                self._spawn()
+            deadline = time.monotonic() + self.timeout
+            try:
+                if not self._ready:
+                    self._receive(deadline)  # the worker's "ready" after importing Keras
+                    self._ready = True
+                self._conn.send(message)
+                kind, body = self._receive(deadline)
+                break
+            except TimeoutError as exc:  # before OSError, its base class
+                log.warning("inspector worker did not answer in %.0f s; restarting it", self.timeout)
+                self._kill()
+                self._spawn()
+                raise InspectorUnavailable(
+                    "The worker that builds models with Keras did not answer in time; it has been "
+                    "restarted. Try the edit again in a few seconds.") from exc
+            except (EOFError, OSError) as exc:
+                log.warning("inspector worker died (%s); starting a new one", exc)
+                self._kill()
+                if attempt == 2:
+                    raise InspectorUnavailable("The worker that builds models with Keras keeps failing; "
+                                               "try again in a few seconds.") from exc
         if kind == "error":
             raise InspectorUnavailable(f"Keras failed while building this model: {body['message']}")
         return kind, body
