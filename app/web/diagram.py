@@ -120,5 +120,5 @@ def activation_plot_svg(name: str, width: int = 160, height: int = 96) -> Markup
         f'<line x1="{margin}" y1="{sy(0):.1f}" x2="{width - margin}" y2="{sy(0):.1f}" class="axis"/>'
         f'<line x1="{sx(0):.1f}" y1="{margin}" x2="{sx(0):.1f}" y2="{height - margin}" class="axis"/>'
         f'<path d="{path}" class="curve"/>'
-        f'<text x="{width - margin}" y="{margin + 8}" text-anchor="end" class="plot-label">{label}</text>'
+        f'<text x="{width - margin}" y="{height - margin - 2}" text-anchor="end" class="plot-label">{label}</text>'
         "</svg>")
