@@ -40,6 +40,17 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", enableDrag);
-  document.addEventListener("htmx:afterSettle", enableDrag);
+  function showSelectedInDiagram() {
+    var box = document.querySelector(".diagram .layer-box.selected");
+    var scroller = box && box.closest(".diagram-scroll");
+    if (!scroller) return;
+    var boxRect = box.getBoundingClientRect(), area = scroller.getBoundingClientRect();
+    if (boxRect.top < area.top || boxRect.bottom > area.bottom) {
+      scroller.scrollTop += boxRect.top - area.top - area.height / 2 + boxRect.height / 2;
+    }
+  }
+
+  function refresh() { enableDrag(); showSelectedInDiagram(); }
+  document.addEventListener("DOMContentLoaded", refresh);
+  document.addEventListener("htmx:afterSettle", refresh);
 })();

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from app.web.editing import ModelState
 
 BOX_W, BOX_H, GAP_Y, GAP_X, PAD = 236, 58, 30, 28, 16
+MAX_TITLE = 28  # characters that fit in a box at the title's font size
 
 
 def node_shapes(state: ModelState) -> dict[str, tuple]:
@@ -84,12 +85,14 @@ def render_svg(state: ModelState, selected: str | None = None) -> Markup:
         if node.id in severity:
             classes.append(severity[node.id])
         shape_label = "(None, " + ", ".join(map(str, shape)) + ")" if shape else "shape unknown"
+        title = node.name if len(node.name) <= MAX_TITLE else node.name[:MAX_TITLE - 1] + "…"
+        type_label = f" {node.type}" if len(title) + len(node.type) < MAX_TITLE else ""
         bar = 0 if not shape else max(6, (BOX_W - 24) * math.log1p(math.prod(shape)) / math.log1p(largest))
         parts.append(
             f'<g class="{" ".join(classes)}" data-layer-id="{escape(node.id)}">'
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8"/>'
-            f'<text x="{x + 12}" y="{y + 20}" class="box-title">{escape(node.name)}'
-            f'<tspan class="box-type"> {escape(node.type)}</tspan></text>'
+            f'<text x="{x + 12}" y="{y + 20}" class="box-title"><title>{escape(node.name)} ({node.type})</title>'
+            f'{escape(title)}<tspan class="box-type">{escape(type_label)}</tspan></text>'
             f'<text x="{x + 12}" y="{y + 38}" class="box-shape">{escape(shape_label)}</text>'
             f'<rect x="{x + 12}" y="{y + 45}" width="{bar:.1f}" height="5" rx="2" class="size-bar">'
             f'<title>{math.prod(shape) if shape else 0:,} values per sample</title></rect></g>')

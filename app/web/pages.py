@@ -24,6 +24,14 @@ router = APIRouter(include_in_schema=False)
 EDITOR_UPDATE = "partials/_editor_update.html"
 
 
+async def read_form(request: Request) -> FormData:
+    """Parse the form in the event loop, so that routes can be plain functions run in a thread."""
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(read_form)]
+
+
 class Editor:
     """Renders the editor, whole or as the fragments an HTMX edit swaps in."""
 
@@ -79,9 +87,8 @@ def home(request: Request, workspace_id: PageWorkspace, session: SessionDep) -> 
 
 
 @router.post("/models")
-async def create(request: Request, workspace_id: PageWorkspace, session: SessionDep,
+def create(request: Request, form: FormDep, workspace_id: PageWorkspace, session: SessionDep,
                  settings: SettingsDep) -> Response:
-    form = await request.form()
     try:
         record = create_model(session, settings, workspace_id, str(form.get("name") or "Untitled model"),
                               str(form.get("starter") or "blank"))
@@ -104,8 +111,7 @@ def editor(record: PageModel, view: EditorDep, layer: str | None = None) -> HTML
 
 
 @router.post("/models/{model_id}/layers", response_class=HTMLResponse)
-async def add_layer(request: Request, record: PageModel, view: EditorDep) -> HTMLResponse:
-    form = await request.form()
+def add_layer(form: FormDep, record: PageModel, view: EditorDep) -> HTMLResponse:
     type_name = str(form.get("type") or "")
     after = str(form.get("after") or "") or None
     inputs = [str(i) for i in form.getlist("inputs")] or None
@@ -124,8 +130,7 @@ async def add_layer(request: Request, record: PageModel, view: EditorDep) -> HTM
 
 
 @router.post("/models/{model_id}/layers/{layer_id}", response_class=HTMLResponse)
-async def update_layer(request: Request, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
-    form = await request.form()
+def update_layer(form: FormDep, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
     node_type = next((n.type for n in repository.load_graph(record).nodes if n.id == layer_id), None)
     if node_type is None:
         return view.show(record, error=PublicError(f"There is no layer {layer_id!r} in this model.", status=404))
@@ -145,8 +150,7 @@ def remove_layer(layer_id: str, record: PageModel, view: EditorDep) -> HTMLRespo
 
 
 @router.post("/models/{model_id}/layers/{layer_id}/move", response_class=HTMLResponse)
-async def move_layer(request: Request, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
-    form = await request.form()
+def move_layer(form: FormDep, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
     position = str(form.get("position") or "")
     if position.lstrip("-").isdigit():
         edit: Callable[[Graph], Graph] = lambda g: edits.move_layer_to(g, layer_id, int(position))
@@ -157,16 +161,14 @@ async def move_layer(request: Request, layer_id: str, record: PageModel, view: E
 
 
 @router.post("/models/{model_id}/layers/{layer_id}/inputs", response_class=HTMLResponse)
-async def rewire_layer(request: Request, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
-    form = await request.form()
+def rewire_layer(form: FormDep, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
     inputs = [str(i) for i in form.getlist("inputs")]
     return view.edit(record, lambda g: edits.rewire_layer(g, layer_id, inputs), f"rewire {layer_id}",
                      selected=layer_id)
 
 
 @router.post("/models/{model_id}/undo", response_class=HTMLResponse)
-async def undo(request: Request, record: PageModel, view: EditorDep) -> HTMLResponse:
-    form = await request.form()
+def undo(form: FormDep, record: PageModel, view: EditorDep) -> HTMLResponse:
     selected = str(form.get("selected") or "") or None
     try:
         description = repository.undo(view.session, record)
@@ -176,8 +178,7 @@ async def undo(request: Request, record: PageModel, view: EditorDep) -> HTMLResp
 
 
 @router.post("/models/{model_id}/rename", response_class=HTMLResponse)
-async def rename(request: Request, record: PageModel, view: EditorDep) -> HTMLResponse:
-    form = await request.form()
+def rename(form: FormDep, record: PageModel, view: EditorDep) -> HTMLResponse:
     try:
         repository.rename_model(view.session, record, checked_name(str(form.get("name") or "")))
     except PublicError as exc:

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Response, expect
 
 pytestmark = pytest.mark.browser
 
@@ -51,18 +51,31 @@ def selected_shape(page: Page):
 
 def add_layer(page: Page, type_name: str, *, expected_count: int, timeout: float = STEP_TIMEOUT) -> None:
     """Add a layer after the selected one and wait until it is in the list and selected."""
+    wait_for_htmx(page)
     page.select_option("#add-layer-type", type_name)
+    expect(page.locator("#add-layer-type")).to_have_value(type_name)
     page.click("#add-layer-button")
     expect(layer_items(page)).to_have_count(expected_count, timeout=timeout)
     expect(page.locator("#layer-form-title .muted")).to_have_text(type_name, timeout=timeout)
     wait_for_htmx(page)
 
 
+def is_layer_post(response: Response) -> bool:
+    return response.request.method == "POST" and "/layers/" in response.url
+
+
 def set_field(page: Page, field_id: str, value: str) -> None:
-    """Type a value into a layer-form field and submit it with Enter."""
+    """Type a value into a layer-form field, submit it with Enter and wait for the swap.
+
+    Waiting matters even when the visible result does not change: the answer
+    re-renders every panel, the add-layer <select> included, so a choice made
+    before it arrives would be reset.
+    """
     field = page.locator(f"#{field_id}")
     field.fill(value)
-    field.press("Enter")
+    with page.expect_response(is_layer_post, timeout=STEP_TIMEOUT):
+        field.press("Enter")
+    wait_for_htmx(page)
 
 
 def open_editor_until_summary(page: Page, url: str) -> None:
@@ -96,7 +109,6 @@ def test_build_convnet_from_blank_by_clicking(page: Page, live_server: str) -> N
     expect(selected_shape(page)).to_have_text("(None, 11, 11, 32)")
     set_field(page, "f-filters", "64")
     expect(selected_shape(page)).to_have_text("(None, 11, 11, 64)")
-    wait_for_htmx(page)
 
     add_layer(page, "MaxPooling2D", expected_count=5)
     expect(selected_shape(page)).to_have_text("(None, 5, 5, 64)")
@@ -105,7 +117,6 @@ def test_build_convnet_from_blank_by_clicking(page: Page, live_server: str) -> N
     expect(selected_shape(page)).to_have_text("(None, 3, 3, 32)")
     set_field(page, "f-filters", "64")
     expect(selected_shape(page)).to_have_text("(None, 3, 3, 64)")
-    wait_for_htmx(page)
 
     add_layer(page, "Flatten", expected_count=7)
     expect(selected_shape(page)).to_have_text("(None, 576)")
@@ -114,13 +125,12 @@ def test_build_convnet_from_blank_by_clicking(page: Page, live_server: str) -> N
     set_field(page, "f-units", "64")
     expect(page.locator("#f-activation")).to_have_value("relu")
     expect(selected_shape(page)).to_have_text("(None, 64)")
-    wait_for_htmx(page)
 
     add_layer(page, "Dense", expected_count=9)
     set_field(page, "f-units", "10")
     expect(selected_shape(page)).to_have_text("(None, 10)")
-    wait_for_htmx(page)
-    page.select_option("#f-activation", "softmax")  # a select posts the form on change
+    with page.expect_response(is_layer_post, timeout=STEP_TIMEOUT):
+        page.select_option("#f-activation", "softmax")  # a select posts the form on change
     expect(layer_items(page).nth(8).locator(".layer-type")).to_have_text(re.compile(r"softmax"))
     expect(page.locator("#f-activation")).to_have_value("softmax")
     wait_for_htmx(page)
@@ -143,28 +153,48 @@ def test_build_convnet_from_blank_by_clicking(page: Page, live_server: str) -> N
     page.screenshot(path=str(ARTIFACTS / "editor-convnet.png"), full_page=True)
 
 
+def select_dense_64(page: Page) -> str:
+    """Select the first Dense layer with 64 units of the dense starter; returns its id."""
+    layer = layer_items(page).filter(has_text=re.compile(r"Dense · 64\b")).first
+    layer_id = layer.get_attribute("data-layer-id")
+    assert layer_id
+    layer.locator("a.layer-select").click()
+    expect(page.locator(f"#layer-list li[data-layer-id='{layer_id}']")).to_have_class(re.compile(r"\bselected\b"))
+    expect(page.locator("#f-units")).to_have_value("64")
+    wait_for_htmx(page)
+    return layer_id
+
+
+def expect_units_error(page: Page) -> None:
+    error = page.locator("#f-units-error.field-error")
+    expect(error).to_be_visible(timeout=10_000)
+    expect(error).to_contain_text("Expected an integer between 1 and")
+    # Next to the field: in the same .field block as the input, which is marked invalid.
+    expect(page.locator(".field", has=page.locator("#f-units")).locator(".field-error")).to_be_visible()
+    expect(page.locator("#f-units")).to_have_attribute("aria-invalid", "true")
+
+
+def expect_units_stored(page: Page, url: str, layer_id: str, units: str) -> None:
+    page.goto(f"{url}?layer={layer_id}")
+    expect(page.locator("#f-units")).to_have_value(units)
+    expect(page.locator(".field-error")).to_have_count(0)
+
+
 @pytest.mark.browser
 def test_bad_value_is_explained_and_not_stored(page: Page, live_server: str) -> None:
     url = create_model(page, live_server, "Bad units", "dense")
     expect(layer_items(page)).to_have_count(5)
-    layer = layer_items(page).filter(has_text=re.compile(r"Dense · 64\b")).first
-    layer_id = layer.get_attribute("data-layer-id")
-    layer.locator("a.layer-select").click()
-    expect(page.locator("#f-units")).to_have_value("64")
-    expect(page.locator(f"#layer-list li[data-layer-id='{layer_id}']")).to_have_class(re.compile(r"\bselected\b"))
+    layer_id = select_dense_64(page)
+
+    page.fill("#f-units", "0")
+    with page.expect_response(is_layer_post, timeout=STEP_TIMEOUT) as answer:
+        page.press("#f-units", "Enter")
+    assert answer.value.status == 422
     wait_for_htmx(page)
-
-    set_field(page, "f-units", "0")
-    error = page.locator("#f-units-error.field-error")
-    expect(error).to_be_visible(timeout=STEP_TIMEOUT)
-    expect(error).to_contain_text("Expected an integer between 1 and")
-    # Next to the field: inside the same .field block as the input.
-    expect(page.locator(".field", has=page.locator("#f-units")).locator(".field-error")).to_be_visible()
-    expect(page.locator("#f-units")).to_have_attribute("aria-invalid", "true")
-
-    page.goto(f"{url}?layer={layer_id}")
-    expect(page.locator("#f-units")).to_have_value("64")
-    expect(page.locator(".field-error")).to_have_count(0)
+    expect_units_error(page)
+    expect(page.locator("#f-units")).to_have_value("0")  # the typed value is kept for correction
+    expect(page.locator("#messages .message.error")).to_contain_text("Not applied.")
+    expect_units_stored(page, url, layer_id, "64")
 
 
 @pytest.mark.browser
