@@ -1,17 +1,26 @@
-"""The inspector worker's loop: receives graphs over a pipe, answers with summaries.
+"""The loop of a warm worker: requests in over a pipe, answers out.
 
-The web process imports this module only to name `serve` as a process target;
-Keras is imported inside `serve`, that is, in the worker process alone.
+The web process imports this module only to name `serve` as a process target.
+Keras, numpy and the data parsers are imported inside the handlers, that is, in
+the worker process alone.
 """
 
 from __future__ import annotations
 
 import os
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Callable
 
 # Clearing Keras' global state costs about 200 ms, so do it now and then, not per build.
 CLEAR_SESSION_EVERY = 100
+
+
+class Refusal(Exception):
+    """An answer for the user (a layer Keras refuses, a malformed file), not a crash."""
+
+    def __init__(self, **body: Any):
+        super().__init__(body.get("message", ""))
+        self.body = body
 
 
 def quiet_tensorflow() -> None:
@@ -20,16 +29,35 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 
-def serve(conn: Connection) -> None:
-    quiet_tensorflow()
-    import keras
-
+def _summarize(payload: dict[str, Any]) -> Any:
     from app.core.graph import Graph
     from app.worker.build import LayerBuildError
     from app.worker.inspect import summarize_graph
 
+    try:
+        return summarize_graph(Graph.model_validate(payload["graph"]), with_text=payload.get("with_text", False))
+    except LayerBuildError as exc:
+        raise Refusal(layer_id=exc.node_id, message=exc.message, detail=exc.detail) from exc
+
+
+def _prepare_dataset(payload: dict[str, Any]) -> Any:
+    from app.worker.datasets import prepare_dataset
+
+    return prepare_dataset(payload)
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "summarize": _summarize,
+    "prepare_dataset": _prepare_dataset,
+}
+
+
+def serve(conn: Connection, preload_keras: bool = True) -> None:
+    quiet_tensorflow()
+    if preload_keras:
+        import keras  # noqa: F401  (the point of a warm worker)
     conn.send(("ready", None))
-    builds = 0
+    handled = 0
     while True:
         try:
             kind, payload = conn.recv()
@@ -39,15 +67,17 @@ def serve(conn: Connection) -> None:
             return
         reply: tuple[str, Any]
         try:
-            if kind != "summarize":
+            handler = HANDLERS.get(kind)
+            if handler is None:
                 raise ValueError(f"unknown request {kind!r}")
-            graph = Graph.model_validate(payload["graph"])
-            reply = ("ok", summarize_graph(graph, with_text=payload.get("with_text", False)))
-        except LayerBuildError as exc:
-            reply = ("layer_error", {"layer_id": exc.node_id, "message": exc.message, "detail": exc.detail})
+            reply = ("ok", handler(payload))
+        except Refusal as exc:
+            reply = ("refused", exc.body)
         except Exception as exc:  # report, keep serving
             reply = ("error", {"message": f"{type(exc).__name__}: {exc}"})
         conn.send(reply)
-        builds += 1
-        if builds % CLEAR_SESSION_EVERY == 0:
+        handled += 1
+        if preload_keras and handled % CLEAR_SESSION_EVERY == 0:
+            import keras
+
             keras.backend.clear_session()
