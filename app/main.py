@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -28,8 +29,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        inspector.start()  # warm up TensorFlow in the worker while the first page is served
+        # Warm up TensorFlow in the worker just after start-up, so its import does not
+        # compete with serving the first page.
+        warm_up = threading.Timer(1.0, inspector.start)
+        warm_up.daemon = True
+        warm_up.start()
         yield
+        warm_up.cancel()
         inspector.stop()
         engine.dispose()
 

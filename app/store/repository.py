@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -70,28 +71,33 @@ def load_graph(record: ModelRecord) -> Graph:
 def save_graph(session: Session, record: ModelRecord, graph: Graph, description: str,
                undo_depth: int) -> None:
     """Store the new graph and keep the old one for undo, unless another edit came first."""
-    previous = record.graph_json
-    changed = session.execute(
-        update(ModelRecord)
-        .where(ModelRecord.id == record.id, ModelRecord.revision == record.revision)
-        .values(graph_json=graph.model_dump_json(), revision=record.revision + 1, updated_at=utcnow())
-    ).rowcount
-    if changed != 1:
-        session.rollback()
-        raise Conflict("This model was changed by another edit at the same moment; reload and try again.")
+    previous, graph_json, now = record.graph_json, graph.model_dump_json(), utcnow()
+    _replace_graph(session, record, graph_json, now)
     session.add(GraphHistory(model_id=record.id, graph_json=previous, description=description[:200]))
     session.flush()
     _trim_history(session, record.id, undo_depth)
     session.commit()
-    session.refresh(record)
+    record.graph_json, record.revision, record.updated_at = graph_json, record.revision + 1, now
+
+
+def _replace_graph(session: Session, record: ModelRecord, graph_json: str, now: datetime) -> None:
+    changed = session.execute(
+        update(ModelRecord)
+        .where(ModelRecord.id == record.id, ModelRecord.revision == record.revision)
+        .values(graph_json=graph_json, revision=record.revision + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        session.rollback()
+        raise Conflict("This model was changed by another edit at the same moment; reload and try again.")
 
 
 def _trim_history(session: Session, model_id: int, keep: int) -> None:
-    stale = select(GraphHistory.id).where(GraphHistory.model_id == model_id)
-    stale = stale.order_by(GraphHistory.id.desc()).offset(keep)
-    ids = list(session.scalars(stale))
-    if ids:
-        session.execute(delete(GraphHistory).where(GraphHistory.id.in_(ids)))
+    """Drop undo steps beyond the newest `keep`, in one statement."""
+    oldest_kept = (select(GraphHistory.id).where(GraphHistory.model_id == model_id)
+                   .order_by(GraphHistory.id.desc()).offset(keep - 1).limit(1).scalar_subquery())
+    session.execute(delete(GraphHistory).where(GraphHistory.model_id == model_id, GraphHistory.id < oldest_kept)
+                    .execution_options(synchronize_session=False))
 
 
 def last_edit(session: Session, model_id: int) -> GraphHistory | None:
@@ -104,17 +110,11 @@ def undo(session: Session, record: ModelRecord) -> str:
     entry = last_edit(session, record.id)
     if entry is None:
         raise Conflict("There is nothing to undo in this model.")
-    changed = session.execute(
-        update(ModelRecord)
-        .where(ModelRecord.id == record.id, ModelRecord.revision == record.revision)
-        .values(graph_json=entry.graph_json, revision=record.revision + 1, updated_at=utcnow())
-    ).rowcount
-    if changed != 1:
-        session.rollback()
-        raise Conflict("This model was changed by another edit at the same moment; reload and try again.")
+    now = utcnow()
+    _replace_graph(session, record, entry.graph_json, now)
     session.delete(entry)
     session.commit()
-    session.refresh(record)
+    record.graph_json, record.revision, record.updated_at = entry.graph_json, record.revision + 1, now
     return entry.description
 
 

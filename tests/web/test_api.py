@@ -192,3 +192,16 @@ def test_the_web_process_never_imports_tensorflow():
                             timeout=240, cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_undo_history_keeps_the_configured_depth(api, server):
+    depth = server.app.state.settings.undo_depth
+    model = create(api, "dense")
+    base = f"/api/v1/models/{model['id']}"
+    for units in range(1, depth + 6):
+        assert api.patch(f"{base}/layers/n3", json={"params": {"units": units}}).status_code == 200
+    for _ in range(depth):
+        assert api.post(f"{base}/undo").status_code == 200
+    assert api.post(f"{base}/undo").status_code == 409
+    units = next(layer for layer in api.get(base).json()["layers"] if layer["id"] == "n3")["params"]["units"]
+    assert units == 5  # the oldest edits fell off the end of the history

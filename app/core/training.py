@@ -1,0 +1,354 @@
+"""Training settings: one declared table, the TrainConfig it validates, and the fit checks.
+
+Pure Python (no numpy, no TensorFlow): the web process imports this to draw the
+training form, document the API and refuse a model/data/loss mismatch before any
+worker starts. The worker turns a TrainConfig into Keras objects (app.worker.train).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+from app.core.catalog import Param, ParamError, coerce_param
+from app.core.graph import Graph
+from app.core.shapes import describe
+from app.core.validation import Issue, Report, validate
+from app.data.prepared import DatasetMeta
+
+REGRESSION_LOSSES = ("mean_squared_error", "mean_absolute_error", "huber")
+CROSS_ENTROPY_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy",
+                        "binary_crossentropy")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "nadam")
+METRICS = ("accuracy", "mae", "mse", "rmse")
+REGRESSION_METRICS = ("mae", "mse", "rmse")
+MONITORS = ("val_loss", "val_accuracy", "loss")
+# Learning rates above this are allowed (a learner may want to watch a run diverge)
+# but get a warning: no optimizer here trains well with steps that large.
+USUAL_MAX_LEARNING_RATE = 1.0
+
+TRAIN_PARAMS: tuple[Param, ...] = (
+    Param("loss", "choice", "sparse_categorical_crossentropy",
+          "What training minimizes: cross-entropy for classes, squared or absolute error for numbers.",
+          choices=CROSS_ENTROPY_LOSSES + REGRESSION_LOSSES),
+    Param("optimizer", "choice", "adam",
+          "How the weights are updated from the gradients; adam is a good first choice.",
+          choices=OPTIMIZERS),
+    Param("learning_rate", "float", 0.001,
+          "How big each update step is: too small learns slowly, too large makes the loss "
+          "jump around or diverge to NaN.", minimum=1e-7, maximum=1e6),
+    Param("momentum", "float", 0.0,
+          "sgd only: how much of the previous step carries into the next, smoothing the path.",
+          minimum=0.0, maximum=1.0, exclusive_maximum=True),
+    Param("batch_size", "int", 32,
+          "How many samples are averaged for one update; smaller is noisier but updates more often.",
+          minimum=1, maximum=4096),
+    Param("epochs", "int", 10, "How many times training goes through the whole training set.",
+          minimum=1, maximum=1000),
+    Param("early_stopping", "bool", False,
+          "Stop when the watched value has not improved for `patience` epochs."),
+    Param("early_stopping_monitor", "choice", "val_loss",
+          "The value early stopping watches; val_ values are measured on the validation split.",
+          choices=MONITORS),
+    Param("early_stopping_patience", "int", 3,
+          "How many epochs without improvement early stopping waits before it stops.",
+          minimum=0, maximum=1000),
+    Param("restore_best_weights", "bool", True,
+          "When early stopping is on, keep the weights of the best epoch rather than the last."),
+    Param("metrics", "choice", ["accuracy"],
+          "Extra values reported each epoch: accuracy for classes; mae, mse or rmse for numbers.",
+          choices=METRICS),
+    Param("seed", "optional_int", 42,
+          "Fixes the random start and shuffling so a run can be repeated; empty for a new one each time.",
+          minimum=0, maximum=2**31 - 1),
+    Param("steps_per_execution", "int", 8,
+          "How many batches run between two progress reports; more is faster, less is livelier.",
+          minimum=1, maximum=256),
+)
+PARAMS_BY_NAME: dict[str, Param] = {p.name: p for p in TRAIN_PARAMS}
+MULTI_VALUED = frozenset({"metrics"})  # a list of choices, each checked on its own
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "Loss and optimizer": ("loss", "optimizer", "learning_rate", "momentum"),
+    "Schedule": ("epochs", "batch_size"),
+    "Early stopping": ("early_stopping", "early_stopping_monitor", "early_stopping_patience",
+                       "restore_best_weights"),
+    "Reporting": ("metrics", "steps_per_execution", "seed"),
+}
+
+
+def describe_setting(param: Param) -> dict[str, Any]:
+    """One setting as the form and the API document it."""
+    data = param.as_dict()
+    if param.name in MULTI_VALUED:
+        data["multiple"] = True
+        data["allowed"] = "a list of any of " + ", ".join(param.choices)
+    data["group"] = next(group for group, names in GROUPS.items() if param.name in names)
+    return data
+
+
+def settings_schema() -> list[dict[str, Any]]:
+    return [describe_setting(p) for p in TRAIN_PARAMS]
+
+
+def coerce_setting(name: str, value: Any) -> Any:
+    """Return the normalized value of one setting, or raise ParamError in Keras' wording."""
+    param = PARAMS_BY_NAME.get(name)
+    if param is None:
+        raise ParamError(name, f"Training has no setting `{name}`. Its settings are: "
+                               f"{', '.join(PARAMS_BY_NAME)}.")
+    if name not in MULTI_VALUED:
+        return coerce_param(param, value)
+    items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and i in param.choices
+                                                       for i in items):
+        shown = repr(value)[:60]
+        raise ParamError(name, f"Invalid value received for `{name}`. Expected a list of any of "
+                               f"{', '.join(param.choices)}. Received: {name}={shown}")
+    return list(dict.fromkeys(items))  # drop repeats, keep order
+
+
+def coerce_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Validate a partial or full set of settings (a form post, a JSON body)."""
+    return {name: coerce_setting(name, value) for name, value in values.items()}
+
+
+class TrainConfig(BaseModel):
+    """How to train: built from TRAIN_PARAMS, so its bounds and defaults live in one place."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    loss: str = PARAMS_BY_NAME["loss"].default
+    optimizer: str = PARAMS_BY_NAME["optimizer"].default
+    learning_rate: float = PARAMS_BY_NAME["learning_rate"].default
+    momentum: float = PARAMS_BY_NAME["momentum"].default
+    batch_size: int = PARAMS_BY_NAME["batch_size"].default
+    epochs: int = PARAMS_BY_NAME["epochs"].default
+    early_stopping: bool = PARAMS_BY_NAME["early_stopping"].default
+    early_stopping_monitor: str = PARAMS_BY_NAME["early_stopping_monitor"].default
+    early_stopping_patience: int = PARAMS_BY_NAME["early_stopping_patience"].default
+    restore_best_weights: bool = PARAMS_BY_NAME["restore_best_weights"].default
+    metrics: list[str] = list(PARAMS_BY_NAME["metrics"].default)
+    seed: int | None = PARAMS_BY_NAME["seed"].default
+    steps_per_execution: int = PARAMS_BY_NAME["steps_per_execution"].default
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _coerce(cls, value: Any, info: ValidationInfo) -> Any:
+        # The declared bounds, in Keras' wording; unknown names are refused by extra="forbid".
+        return coerce_setting(info.field_name, value)
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> TrainConfig:
+        """Like model_validate, but raises ParamError naming the setting at fault."""
+        return cls(**coerce_settings(values))
+
+    def get_config(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TrainConfig:
+        return cls.model_validate(config)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return TrainConfig.from_values({**self.get_config(), **changes})
+
+
+def uses_logits(loss: str, output_activation: str) -> bool:
+    """A linear output with cross-entropy gives raw scores: the loss must apply softmax/sigmoid."""
+    return loss in CROSS_ENTROPY_LOSSES and output_activation == "linear"
+
+
+def default_config(meta: DatasetMeta, output_units: int | None = None) -> TrainConfig:
+    if meta.task == "regression":
+        return TrainConfig(loss="mean_squared_error", metrics=["mae"])
+    if meta.num_classes == 2 and output_units == 1:
+        return TrainConfig(loss="binary_crossentropy", metrics=["accuracy"])
+    return TrainConfig(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+@dataclass(frozen=True)
+class OutputHead:
+    """What the model's output layer gives per sample: its units and its activation."""
+
+    node_id: str
+    units: int
+    activation: str
+
+
+# Layers that pass values through without applying an activation of their own.
+_PASS_THROUGH = ("Dropout", "Flatten", "Reshape")
+
+
+def output_head(graph: Graph, report: Report | None = None) -> OutputHead | None:
+    """None when the graph has no single, shape-checked output."""
+    report = report or validate(graph)
+    outputs = graph.outputs()
+    if len(outputs) != 1 or outputs[0].id not in report.shapes:
+        return None
+    out = outputs[0]
+    node = out
+    while node.type in _PASS_THROUGH and len(node.inputs) == 1:
+        node = graph.node(node.inputs[0])
+    activation = node.params.get("activation", "linear") if "activation" in node.params else "linear"
+    return OutputHead(out.id, report.shapes[out.id].output[-1], activation)
+
+
+def check_input(input_shape: list[int] | tuple[int, ...], meta: DatasetMeta,
+                node_id: str | None = None) -> list[Issue]:
+    if list(input_shape) == list(meta.input_shape):
+        return []
+    fits = ",".join(str(d) for d in meta.input_shape)
+    return [Issue(f"The Input layer expects data of shape {describe(tuple(input_shape))}, but "
+                  f"{meta.name} gives {describe(tuple(meta.input_shape))}. "
+                  f"Set the Input shape to {fits}.", node_id, field="shape")]
+
+
+def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig) -> list[Issue]:
+    """Input and output checks for one graph; graph errors are validate()'s to report."""
+    report = validate(graph)
+    issues: list[Issue] = []
+    inputs = [n for n in graph.nodes if n.type == "Input"]
+    if len(inputs) == 1:
+        issues += check_input(inputs[0].params.get("shape", []), meta, inputs[0].id)
+    head = output_head(graph, report)
+    if head is not None:
+        issues += check_fit(head.units, head.activation, meta, config, node_id=head.node_id)
+    return issues
+
+
+def check_fit(output_units: int, output_activation: str, meta: DatasetMeta, config: TrainConfig,
+              *, node_id: str | None = None) -> list[Issue]:
+    """Does this output layer, this loss and this data fit together? Errors refuse the run."""
+    issues: list[Issue] = []
+
+    def error(message: str, field: str, on_layer: bool = False) -> None:
+        issues.append(Issue(message, node_id if on_layer else None, "error", field))
+
+    def warn(message: str, field: str, on_layer: bool = False) -> None:
+        issues.append(Issue(message, node_id if on_layer else None, "warning", field))
+
+    loss, units, act = config.loss, output_units, output_activation
+    if meta.task == "classification":
+        _check_classification(loss, units, act, meta, config, error, warn)
+    elif meta.task == "regression":
+        _check_regression(loss, units, act, meta, config, error, warn)
+    else:
+        error(f"Unknown task {meta.task!r} for {meta.name}; expected classification or regression.",
+              "loss")
+    _check_settings(meta, config, error, warn)
+    return issues
+
+
+def _classes(meta: DatasetMeta) -> str:
+    names = meta.class_names
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"{len(names)} classes ({shown})"
+
+
+def _check_classification(loss, units, act, meta, config, error, warn) -> None:
+    k = meta.num_classes
+    if loss in REGRESSION_LOSSES:
+        if k == 2 and units == 1 and act == "sigmoid":
+            warn(f"{loss} on a sigmoid output works for two classes, but binary_crossentropy "
+                 "usually learns faster and is the usual choice.", "loss")
+        else:
+            error(f"{loss} measures how far a predicted number is from the target, but "
+                  f"{meta.name} has class labels (0 to {k - 1}) and the output layer gives {units} "
+                  f"{act} value(s). For classes use sparse_categorical_crossentropy with {k} "
+                  "softmax units.", "loss")
+        return
+    if loss == "binary_crossentropy":
+        if k != 2:
+            error(f"binary_crossentropy is for two classes, but {meta.name} has {_classes(meta)}. "
+                  f"Use sparse_categorical_crossentropy with {k} softmax units.", "loss")
+        elif units != 1:
+            error(f"binary_crossentropy expects one output unit (the probability of "
+                  f"{meta.class_names[1]!r}); the output layer has {units}. Set its units to 1 with "
+                  "sigmoid, or keep 2 softmax units and use sparse_categorical_crossentropy.",
+                  "units", on_layer=True)
+        elif act == "softmax":
+            error("softmax over a single unit always outputs 1, so nothing can be learned. "
+                  "Use sigmoid on this one-unit output layer.", "activation", on_layer=True)
+        else:
+            _check_probabilities(loss, act, "sigmoid", warn)
+        return
+    if units != k:
+        if k == 2 and units == 1:
+            error(f"{loss} needs one output unit per class (2); the output layer has 1. Set its "
+                  "units to 2 with softmax, or use binary_crossentropy with sigmoid.", "loss")
+        else:
+            error(f"The output layer has {units} unit(s), but {meta.name} has {_classes(meta)}. "
+                  f"Set its units to {k}: one score per class.", "units", on_layer=True)
+        return
+    if act == "sigmoid":
+        warn(f"sigmoid scores each of the {k} classes on its own, so the scores do not add up "
+             f"to 1; with {loss} use softmax, which picks one class out of {k}.",
+             "activation", on_layer=True)
+    else:
+        _check_probabilities(loss, act, "softmax", warn)
+    if loss == "categorical_crossentropy":
+        warn(f"categorical_crossentropy expects one-hot labels (a row of {k} numbers per sample), "
+             f"but {meta.name} stores class numbers 0 to {k - 1}; LayerLab one-hot encodes them "
+             "for you. sparse_categorical_crossentropy gives the same loss from the class numbers.",
+             "loss")
+    regression_metrics = [m for m in config.metrics if m in REGRESSION_METRICS]
+    if regression_metrics and loss == "sparse_categorical_crossentropy":
+        warn(f"{', '.join(regression_metrics)} compare(s) numbers, so with class labels and {k} "
+             "output scores the value means little; accuracy is the measure for classes.", "metrics")
+
+
+def _check_probabilities(loss: str, act: str, fits: str, warn) -> None:
+    if act == "linear":
+        warn(f"The output layer is linear, so it gives raw scores (logits) rather than "
+             f"probabilities; {loss} is computed with from_logits=True to match. Use {fits} to "
+             "see probabilities in predictions.", "activation", on_layer=True)
+    elif act != fits:
+        warn(f"{loss} expects probabilities, but {act} does not give values that are. "
+             f"Use {fits} on the output layer.", "activation", on_layer=True)
+
+
+def _check_regression(loss, units, act, meta, config, error, warn) -> None:
+    target = f" ({meta.target_name})" if meta.target_name else ""
+    if loss in CROSS_ENTROPY_LOSSES:
+        error(f"{loss} compares class probabilities with class labels, but {meta.name}'s "
+              f"target{target} is a number. Use mean_squared_error, mean_absolute_error or huber.",
+              "loss")
+    if units != 1:
+        error(f"The output layer gives {units} numbers per sample, but the target{target} is one "
+              "number. Set its units to 1.", "units", on_layer=True)
+    if act == "softmax":
+        error("softmax makes the outputs add up to 1 (a single unit always outputs 1), so it "
+              "cannot predict a number. Use linear on the output layer for regression.",
+              "activation", on_layer=True)
+    elif act in ("sigmoid", "hard_sigmoid", "tanh"):
+        low = "-1" if act == "tanh" else "0"
+        warn(f"{act} only outputs values between {low} and 1, so a target outside that range can "
+             "never be reached. Use linear unless the target is scaled to that range.",
+             "activation", on_layer=True)
+    if "accuracy" in config.metrics:
+        error("accuracy counts exactly right class labels, which a predicted number almost never "
+              "is. Remove accuracy from the metrics; mae (mean absolute error) fits regression.",
+              "metrics")
+
+
+def _check_settings(meta: DatasetMeta, config: TrainConfig, error, warn) -> None:
+    monitor = config.early_stopping_monitor
+    if config.early_stopping:
+        if monitor == "val_accuracy" and "accuracy" not in config.metrics:
+            error("Early stopping watches val_accuracy, but accuracy is not among the metrics. "
+                  "Add accuracy to the metrics or watch val_loss.", "early_stopping_monitor")
+        if monitor.startswith("val_") and meta.split_sizes.get("val", 1) == 0:
+            error(f"Early stopping watches {monitor}, but {meta.name} has no validation split. "
+                  "Watch loss instead.", "early_stopping_monitor")
+    if config.learning_rate > USUAL_MAX_LEARNING_RATE:
+        warn(f"learning_rate={config.learning_rate:g} is far above the usual range (0.0001 to 0.1); "
+             "expect the loss to jump around or diverge to NaN.", "learning_rate")
+    if config.momentum and config.optimizer != "sgd":
+        warn(f"momentum applies to sgd only; {config.optimizer} ignores it.", "momentum")
+    train = meta.split_sizes.get("train")
+    if train and config.batch_size > train:
+        warn(f"batch_size={config.batch_size} is larger than the {train} training samples, so each "
+             "epoch is a single update.", "batch_size")

@@ -1,0 +1,130 @@
+"""Executors run training jobs somewhere and report their events back.
+
+The scheduler talks to the `Executor` interface only, so a cluster executor (Ray)
+can replace the local one by configuration. The local executor gives each run its
+own spawned process (spawn, not fork: TensorFlow does not survive a fork).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from multiprocessing.connection import wait
+from typing import Any, Callable, Protocol
+
+from app.worker.runner import run_job
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[int, dict[str, Any]], None]
+STOP_GRACE_SECONDS = 10.0  # a worker that ignores a stop this long is killed
+
+
+class Executor(Protocol):
+    def submit(self, run_id: int, request: dict[str, Any]) -> None: ...
+    def cancel(self, run_id: int) -> None: ...
+    def running(self) -> set[int]: ...
+    def shutdown(self) -> None: ...
+
+
+class _Job:
+    def __init__(self, process: multiprocessing.process.BaseProcess, stop: Any):
+        self.process = process
+        self.stop = stop
+        self.finished = False
+
+
+class LocalExecutor:
+    """One spawned process per run; events come back over a pipe, read by one thread per run."""
+
+    def __init__(self, on_event: EventSink):
+        self._on_event = on_event
+        self._jobs: dict[int, _Job] = {}
+        self._lock = threading.Lock()
+        self._context = multiprocessing.get_context("spawn")
+
+    def submit(self, run_id: int, request: dict[str, Any]) -> None:
+        receiver, sender = self._context.Pipe(duplex=False)
+        stop = self._context.Event()
+        process = self._context.Process(target=run_job, args=(request, sender, stop),
+                                        name=f"layerlab-run-{run_id}", daemon=True)
+        process.start()
+        sender.close()
+        job = _Job(process, stop)
+        with self._lock:
+            self._jobs[run_id] = job
+        threading.Thread(target=self._pump, args=(run_id, job, receiver), daemon=True,
+                         name=f"layerlab-run-{run_id}-events").start()
+
+    def _pump(self, run_id: int, job: _Job, receiver: Any) -> None:
+        try:
+            while True:
+                ready = wait([receiver, job.process.sentinel])
+                if receiver in ready:
+                    try:
+                        event = receiver.recv()
+                    except (EOFError, OSError):
+                        break
+                    if event.get("type") == "finished":
+                        job.finished = True
+                    self._deliver(run_id, event)
+                    if job.finished:
+                        break
+                elif not receiver.poll():
+                    break
+            job.process.join(timeout=STOP_GRACE_SECONDS)
+        finally:
+            receiver.close()
+            with self._lock:
+                self._jobs.pop(run_id, None)
+            if not job.finished:
+                code = job.process.exitcode
+                self._deliver(run_id, {"type": "finished", "state": "failed", "reason": (
+                    f"The training process stopped unexpectedly (exit code {code}): it was killed or ran "
+                    "out of memory. Finished epochs are kept; try a smaller batch size or model.")})
+
+    def _deliver(self, run_id: int, event: dict[str, Any]) -> None:
+        try:
+            self._on_event(run_id, event)
+        except Exception:  # never let a recording problem kill the pump
+            log.exception("could not record event %s of run %s", event.get("type"), run_id)
+
+    def cancel(self, run_id: int) -> None:
+        with self._lock:
+            job = self._jobs.get(run_id)
+        if job is None:
+            return
+        job.stop.set()
+
+        def kill_if_still_running() -> None:
+            if job.process.is_alive():
+                log.warning("run %s ignored its stop; killing it", run_id)
+                job.process.kill()
+
+        timer = threading.Timer(STOP_GRACE_SECONDS, kill_if_still_running)
+        timer.daemon = True
+        timer.start()
+
+    def running(self) -> set[int]:
+        with self._lock:
+            return set(self._jobs)
+
+    def kill(self, run_id: int) -> None:
+        """Used by tests and shutdown: end a run's process at once."""
+        with self._lock:
+            job = self._jobs.get(run_id)
+        if job is not None and job.process.is_alive():
+            job.process.kill()
+
+    def pid(self, run_id: int) -> int | None:
+        with self._lock:
+            job = self._jobs.get(run_id)
+        return job.process.pid if job else None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            if job.process.is_alive():
+                job.process.kill()

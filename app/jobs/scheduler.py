@@ -1,0 +1,163 @@
+"""The scheduler: the only writer of run state.
+
+Runs wait in a FIFO queue (the database is the queue: queued runs ordered by id),
+start when the global and per-workspace limits allow, and record every event the
+executor reports. On start-up, runs that a previous server left running become
+`interrupted`, keeping their finished epochs, and can be resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.errors import Conflict
+from app.jobs.executor import Executor
+from app.jobs.notifier import RunNotifier
+from app.store.tables import RunEvent, RunRecord, utcnow
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = ("queued", "running")
+TERMINAL_STATES = ("completed", "failed", "diverged", "cancelled")
+RESUMABLE_STATES = ("interrupted", "cancelled", "failed")
+INTERRUPTED_REASON = ("The server stopped while this run was training. Its finished epochs are kept; "
+                      "resume it to continue from the last one.")
+
+
+class Scheduler:
+    def __init__(self, sessions: sessionmaker[Session], data_dir: Path, max_running: int,
+                 max_running_per_workspace: int, notifier: RunNotifier,
+                 executor_factory: Callable[[Callable[[int, dict[str, Any]], None]], Executor]):
+        self.sessions = sessions
+        self.data_dir = data_dir
+        self.max_running = max_running
+        self.max_running_per_workspace = max_running_per_workspace
+        self.notifier = notifier
+        self.executor = executor_factory(self.record_event)
+        self._lock = threading.RLock()
+
+    def run_folder(self, run_id: int) -> Path:
+        return self.data_dir / "runs" / str(run_id)
+
+    # --- start-up and shutdown -------------------------------------------------
+
+    def recover(self) -> None:
+        """Runs left running by a previous server become interrupted; the queue starts again."""
+        with self.sessions() as session:
+            session.execute(update(RunRecord).where(RunRecord.state == "running")
+                            .values(state="interrupted", reason=INTERRUPTED_REASON, finished_at=utcnow()))
+            session.commit()
+        self.dispatch()
+
+    def shutdown(self) -> None:
+        self.executor.shutdown()
+
+    # --- commands ----------------------------------------------------------------
+
+    def dispatch(self) -> None:
+        """Start queued runs, oldest first, while the limits allow."""
+        with self._lock, self.sessions() as session:
+            running = list(session.scalars(select(RunRecord).where(RunRecord.state == "running")))
+            per_workspace: dict[str, int] = {}
+            for run in running:
+                per_workspace[run.workspace_id] = per_workspace.get(run.workspace_id, 0) + 1
+            slots = self.max_running - len(running)
+            queued = list(session.scalars(select(RunRecord).where(RunRecord.state == "queued").order_by(RunRecord.id)))
+            for run in queued:
+                if slots <= 0:
+                    break
+                if per_workspace.get(run.workspace_id, 0) >= self.max_running_per_workspace:
+                    continue
+                run.state, run.started_at = "running", utcnow()
+                session.commit()
+                per_workspace[run.workspace_id] = per_workspace.get(run.workspace_id, 0) + 1
+                slots -= 1
+                self._append(session, run.id, "state", {"state": "running"})
+                self.executor.submit(run.id, self._request(run))
+
+    def _request(self, run: RunRecord) -> dict[str, Any]:
+        return {
+            "run_id": run.id,
+            "graph": json.loads(run.graph_json),
+            "config": json.loads(run.config_json),
+            "dataset_folder": str(self.data_dir / run.dataset_folder),
+            "run_folder": str(self.run_folder(run.id)),
+            "resume": run.resume,
+        }
+
+    def stop(self, run_id: int) -> None:
+        with self._lock, self.sessions() as session:
+            run = session.get(RunRecord, run_id)
+            if run is None or run.state not in ACTIVE_STATES:
+                state = run.state if run else "missing"
+                raise Conflict(f"Run {run_id} is {state}; only queued or running runs can be stopped.")
+            if run.state == "queued":
+                run.state, run.reason, run.finished_at = "cancelled", "Stopped before it started.", utcnow()
+                session.commit()
+                self._append(session, run_id, "state", {"state": "cancelled", "reason": run.reason})
+                return
+        self.executor.cancel(run_id)
+
+    def resume(self, run_id: int) -> None:
+        with self._lock, self.sessions() as session:
+            run = session.get(RunRecord, run_id)
+            has_checkpoint = (self.run_folder(run_id) / "checkpoint.keras").exists()
+            if run is None or run.state not in RESUMABLE_STATES or not has_checkpoint:
+                state = run.state if run else "missing"
+                raise Conflict(f"Run {run_id} is {state}" + ("" if has_checkpoint else " and has no saved epoch")
+                               + "; only interrupted, stopped or failed runs with a finished epoch can be resumed.")
+            run.state, run.resume, run.reason, run.finished_at = "queued", True, None, None
+            session.commit()
+            self._append(session, run_id, "state", {"state": "queued", "resumed": True})
+        self.dispatch()
+
+    # --- events from the executor (called from its threads) ----------------------
+
+    def record_event(self, run_id: int, event: dict[str, Any]) -> None:
+        kind = str(event.get("type", "unknown"))
+        with self._lock, self.sessions() as session:
+            run = session.get(RunRecord, run_id)
+            if run is None:
+                return
+            if kind == "finished":
+                self._finish(session, run, event)
+            else:
+                if kind == "epoch":
+                    run.epochs_done = max(run.epochs_done, int(event.get("epoch", 0)))
+                elif kind == "evaluation":
+                    run.evaluation_json = json.dumps(event.get("evaluation"))
+                session.commit()
+                self._append(session, run_id, kind, {k: v for k, v in event.items() if k != "type"})
+        if kind == "finished":
+            self.dispatch()
+
+    def _finish(self, session: Session, run: RunRecord, event: dict[str, Any]) -> None:
+        if run.state != "running":
+            return  # a terminal state never changes
+        state = event.get("state", "failed")
+        run.state = state if state in TERMINAL_STATES else "failed"
+        run.reason = event.get("reason")
+        run.finished_at = utcnow()
+        session.commit()
+        self._append(session, run.id, "state", {"state": run.state, "reason": run.reason})
+
+    def _append(self, session: Session, run_id: int, kind: str, data: dict[str, Any]) -> None:
+        session.add(RunEvent(run_id=run_id, type=kind, data_json=json.dumps(data)))
+        session.commit()
+        self.notifier.notify(run_id)
+
+    # --- questions -----------------------------------------------------------------
+
+    def queue_position(self, session: Session, run: RunRecord) -> int | None:
+        """1 for the next run to start, or None when the run is not queued."""
+        if run.state != "queued":
+            return None
+        ahead = session.scalars(select(RunRecord.id).where(RunRecord.state == "queued", RunRecord.id < run.id))
+        return len(list(ahead)) + 1
