@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from app.core.catalog import Param, coerce_param
-from app.data.errors import DatasetParamError
+from app.data.errors import DatasetParamError, UploadError
 
 KINDS = ("image", "table", "points2d")
 TASKS = ("classification", "regression")
@@ -170,6 +170,16 @@ class UploadLimits:
     max_image_pixels: int = 4096 * 4096
     max_npz_elements: int = 200_000_000
 
+    def check_upload_size(self, size: int) -> None:
+        """Refuse a file larger than `max_bytes`; the web layer checks the same while receiving it."""
+        if size > self.max_bytes:
+            raise UploadError(f"The file is {_megabytes(size)}; an upload may be at most "
+                              f"{_megabytes(self.max_bytes)}.", field="file", status=413)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
 
 def get_dataset(key: str) -> DatasetSpec:
     try:
@@ -223,15 +233,14 @@ def validate_upload_options(kind: str, options: dict[str, Any] | None) -> dict[s
                                         f"{', '.join(UPLOAD_KINDS)}. Received: kind={kind!r}")
     options = dict(options or {})
     split_names = tuple(p.name for p in SPLIT_OPTIONS)
-    text_names = ("name", "target", "column_types") if kind == "csv" else ("name",)
-    own = {k: v for k, v in options.items() if k not in split_names and k not in text_names}
-    normalized = _coerce_all(f"A {kind} upload", UPLOAD_KINDS[kind], own, extra=split_names + text_names)
+    text_names = ("name", "target") if kind == "csv" else ("name",)
+    free_names = text_names + (("column_types",) if kind == "csv" else ())
+    own = {k: v for k, v in options.items() if k not in split_names and k not in free_names}
+    normalized = _coerce_all(f"A {kind} upload", UPLOAD_KINDS[kind], own, extra=split_names + free_names)
     normalized.update(validate_split_options({k: v for k, v in options.items() if k in split_names}))
-    for name in text_names[:2]:
+    for name in text_names:
         max_length = _TEXT_OPTIONS[name]
-        value = options.get(name, "")
-        if value is None:
-            value = ""
+        value = options.get(name) or ""
         if not isinstance(value, str) or len(value) > max_length:
             raise DatasetParamError(name, f"Invalid value received for `{name}`. Expected text of at most "
                                           f"{max_length} characters. Received: {name}={_shown(value)}")

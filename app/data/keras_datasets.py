@@ -45,30 +45,29 @@ def cache_file(name: str, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"{name}.npz"
 
 
-def _how_to_get(name: str, cache_dir: Path) -> str:
-    return (f"Upload the file as an NPZ dataset (arrays x_train, y_train, x_test, y_test), "
-            f"use the LayerLab Docker image, whose build caches both MNIST sets, or place "
-            f"{name}.npz in {cache_dir} (`python -m app.data.cache_keras_datasets {cache_dir}` "
-            f"fetches it on a machine with internet).")
+def _how_to_get(name: str) -> str:
+    # The server's folders are not named: the message may be shown to any participant.
+    return (f"Upload {name} as an NPZ dataset (arrays x_train, y_train, x_test, y_test), or use the "
+            f"LayerLab Docker image, whose build caches MNIST and Fashion-MNIST. An administrator can "
+            f"also fill the server's dataset cache with `python -m app.data.cache_keras_datasets "
+            f"<cache folder>` on a machine with internet.")
 
 
-def load_keras_dataset(name: str, cache_dir: Path, *, download: bool = True) -> dict[str, np.ndarray]:
+def load_keras_dataset(name: str, cache_dir: Path) -> dict[str, np.ndarray]:
     """Return x_train, y_train, x_test, y_test (uint8; x as (n, 28, 28)) from the cache.
 
-    When the file is missing and `download` is set, try the mirror once; when that fails,
-    raise DatasetUnavailable within a few seconds with a message that says what to do.
+    When the file is missing, try the mirror once; when that fails, raise DatasetUnavailable
+    within a few seconds with a message that says what to do.
     """
     path = cache_file(name, cache_dir)
     if not path.exists():
-        if not download:
-            raise DatasetUnavailable(f"{name} is not in the dataset cache. " + _how_to_get(name, cache_dir))
         try:
             download_keras_dataset(name, cache_dir)
         except OSError as exc:  # URLError, timeouts, refused connections, a full disk
             raise DatasetUnavailable(
                 f"{name} is not cached on this server and could not be downloaded ({_reason(exc)}). "
-                + _how_to_get(name, cache_dir)) from None
-    return _read_cached(name, path, cache_dir)
+                + _how_to_get(name)) from None
+    return _read_cached(name, path)
 
 
 def _reason(exc: OSError) -> str:
@@ -77,13 +76,13 @@ def _reason(exc: OSError) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _read_cached(name: str, path: Path, cache_dir: Path) -> dict[str, np.ndarray]:
+def _read_cached(name: str, path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise DatasetUnavailable(f"The cached {path.name} cannot be read ({exc}); delete it and try again. "
-                                 + _how_to_get(name, cache_dir)) from None
+                                 + _how_to_get(name)) from None
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),):
@@ -107,9 +106,10 @@ def download_keras_dataset(name: str, cache_dir: Path, *, read_timeout: float = 
         arrays = {key: _idx_array(_fetch(ORIGIN + file, read_timeout, connect_deadline), offset)
                   for key, (file, offset) in FASHION_FILES.items()}
         for key in ("x_train", "x_test"):
+            if arrays[key].size != EXPECTED_SIZES[key] * 28 * 28:
+                raise OSError(f"the downloaded {key} holds {arrays[key].size} bytes, not "
+                              f"{EXPECTED_SIZES[key]} images of 28x28")
             arrays[key] = arrays[key].reshape(-1, 28, 28)
-            if len(arrays[key]) != EXPECTED_SIZES[key]:
-                raise OSError(f"the downloaded {key} holds {len(arrays[key])} images, not {EXPECTED_SIZES[key]}")
         _write_atomically(cache_file(name, cache_dir), _npz_bytes(arrays))
     else:
         raise ValueError(f"{name!r} is not one of {KERAS_DATASETS}")

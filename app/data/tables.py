@@ -156,12 +156,21 @@ def plan_columns(table: RawTable, target: str, overrides: dict[str, str], limits
         elif column.overflow or len(column.categories or []) > limits.max_categories:
             plans.append(ColumnPlan(column.name, "ignore", f"more than {limits.max_categories} different "
                                     "values: looks like an identifier or free text"))
+        elif _mostly_unique(column, table.n_rows):
+            plans.append(ColumnPlan(column.name, "ignore", "most values differ from row to row: looks like an "
+                                    "identifier or free text"))
         else:
             plans.append(ColumnPlan(column.name, "categorical", "auto"))
     if not any(p.treatment != "ignore" for p in plans):
         raise UploadError("No feature column is left to learn from: every column besides the target is "
                           "ignored. Add columns, or set `column_types`.", field="column_types")
     return plans
+
+
+def _mostly_unique(column: TableColumn, n_rows: int) -> bool:
+    """Names, ids and comments: one-hot encoding them would only let a model memorise rows."""
+    present = n_rows - column.missing
+    return present >= 20 and len(column.categories or []) > present / 2
 
 
 @dataclass
@@ -222,7 +231,7 @@ class FeatureEncoder:
                 values = np.where(np.isnan(column.values), step["fill"], column.values)
                 out[:, position] = (values - step["mean"]) / step["std"]
                 position += 1
-            else:
+            elif step["categories"]:  # a column with no values at all adds no features
                 codes = as_categorical(column, limits.max_categories).values
                 codes = np.where(codes < 0, step["fill_code"], codes)
                 out[np.arange(table.n_rows), position + codes] = 1.0
