@@ -6,6 +6,7 @@ against these by a test, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +22,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Directory for the SQLite database, the "
                            "generated secret key and, later, datasets and trained models.")
+    dataset_cache_dir: Path | None = Field(None, description="Where downloaded built-in datasets "
+                                           "(MNIST, Fashion-MNIST) are kept. Empty: `dataset-cache` in the "
+                                           "data directory.")
     database_url: str = Field("", description="SQLAlchemy database URL. Empty: a SQLite file "
                               "`layerlab.db` in the data directory.")
     secret_key: str = Field("", description="Key that signs workspace cookies. Empty: a random "
@@ -33,12 +37,30 @@ class Settings(BaseSettings):
                                        "intermediate values one sample may produce, summed over layers.")
     max_models_per_workspace: int = Field(200, ge=1, description="How many models one workspace may hold.")
     undo_depth: int = Field(100, ge=1, description="How many edits of each model can be undone.")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest upload accepted, in "
+                                  "bytes; larger ones are refused while they arrive.")
+    max_running_runs: int = Field(0, ge=0, description="Training runs that may run at once on this "
+                                  "server. 0: one per CPU core.")
+    max_running_runs_per_workspace: int = Field(1, ge=1, description="Training runs one workspace may "
+                                                "have running at once; the rest wait in the queue.")
+    max_active_runs_per_workspace: int = Field(5, ge=1, description="Runs one workspace may have queued "
+                                               "or running; more are refused until one ends.")
+    prepare_timeout: float = Field(300.0, gt=0, description="Seconds a dataset may take to prepare "
+                                   "(decode, split, preview) in the data worker.")
     inspect_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the worker that "
                                    "builds models for the summary (includes TensorFlow's start-up).")
 
     @property
+    def running_runs_limit(self) -> int:
+        return self.max_running_runs or os.cpu_count() or 1
+
+    @property
     def limits(self) -> Limits:
         return Limits(max_params=self.max_params, max_activation_values=self.max_activation_values)
+
+    @property
+    def dataset_cache(self) -> Path:
+        return self.dataset_cache_dir or self.data_dir / "dataset-cache"
 
     @property
     def resolved_database_url(self) -> str:

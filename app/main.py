@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,12 +12,18 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
+from app.jobs.executor import LocalExecutor
 from app.jobs.inspector import Inspector
+from app.jobs.notifier import RunNotifier
+from app.jobs.scheduler import Scheduler
+from app.jobs.warm_worker import WarmWorker
 from app.store.db import make_engine, make_session_factory
-from app.web.api import catalog, models, workspaces
+from app.web.api import catalog, datasets, models, runs, workspaces
 from app.web.cookies import WorkspaceCookieMiddleware
 from app.web.errors import install_error_handlers
 from app.web.pages import router as pages_router
+from app.web.training_pages import router as training_router
+from app.web.upload_limit import UploadSizeLimitMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -25,10 +32,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.signing_key  # create or read the key now, not during a request
     engine = make_engine(settings.resolved_database_url)
+    sessions = make_session_factory(engine)
     inspector = Inspector(timeout=settings.inspect_timeout)
+    data_worker = WarmWorker("data", timeout=settings.prepare_timeout, preload_keras=False)
+    notifier = RunNotifier()
+    scheduler = Scheduler(sessions, settings.data_dir, settings.running_runs_limit,
+                          settings.max_running_runs_per_workspace, notifier, LocalExecutor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        notifier.bind(asyncio.get_running_loop())
+        scheduler.recover()
         # Warm up TensorFlow in the worker just after start-up, so its import does not
         # compete with serving the first page.
         warm_up = threading.Timer(1.0, inspector.start)
@@ -36,19 +50,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         warm_up.start()
         yield
         warm_up.cancel()
+        scheduler.shutdown()
         inspector.stop()
+        data_worker.stop()
         engine.dispose()
 
     app = FastAPI(title="LayerLab", version="0.1.0", lifespan=lifespan,
                   description="Assemble, train and improve Keras networks. Every page action has a twin here.")
     app.state.settings = settings
-    app.state.sessions = make_session_factory(engine)
+    app.state.sessions = sessions
     app.state.inspector = inspector
+    app.state.data_worker = data_worker
+    app.state.scheduler = scheduler
+    app.state.notifier = notifier
     app.add_middleware(WorkspaceCookieMiddleware, secure=settings.secure_cookies)
+    app.add_middleware(UploadSizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     install_error_handlers(app)
-    for router in (workspaces.router, catalog.router, models.router):
+    for router in (workspaces.router, catalog.router, models.router, datasets.router, runs.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(pages_router)
+    app.include_router(training_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

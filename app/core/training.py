@@ -296,8 +296,11 @@ def _check_classification(loss, units, act, meta, config, error, warn) -> None:
              "loss")
     regression_metrics = [m for m in config.metrics if m in REGRESSION_METRICS]
     if regression_metrics and loss == "sparse_categorical_crossentropy":
-        warn(f"{', '.join(regression_metrics)} compare(s) numbers, so with class labels and {k} "
-             "output scores the value means little; accuracy is the measure for classes.", "metrics")
+        verb = "compares" if len(regression_metrics) == 1 else "compare"
+        error(f"{', '.join(regression_metrics)} {verb} the target with the output number by "
+              f"number, but here the target is one class number per sample and the output has {k} "
+              "scores, so Keras cannot compare them. Use accuracy to measure classification.",
+              "metrics")
 
 
 def _check_probabilities(loss: str, act: str, fits: str, warn) -> None:

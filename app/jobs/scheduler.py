@@ -87,9 +87,10 @@ class Scheduler:
             "run_id": run.id,
             "graph": json.loads(run.graph_json),
             "config": json.loads(run.config_json),
-            "dataset_folder": str(self.data_dir / run.dataset_folder),
-            "run_folder": str(self.run_folder(run.id)),
+            "dataset_dir": str(self.data_dir / run.dataset_folder),
+            "run_dir": str(self.run_folder(run.id)),
             "resume": run.resume,
+            "evaluate": True,
         }
 
     def stop(self, run_id: int) -> None:
@@ -131,8 +132,6 @@ class Scheduler:
             else:
                 if kind == "epoch":
                     run.epochs_done = max(run.epochs_done, int(event.get("epoch", 0)))
-                elif kind == "evaluation":
-                    run.evaluation_json = json.dumps(event.get("evaluation"))
                 session.commit()
                 self._append(session, run_id, kind, {k: v for k, v in event.items() if k != "type"})
         if kind == "finished":
@@ -143,9 +142,13 @@ class Scheduler:
             return  # a terminal state never changes
         state = event.get("state", "failed")
         run.state = state if state in TERMINAL_STATES else "failed"
-        run.reason = event.get("reason")
+        run.reason = event.get("message") or event.get("reason")
         run.finished_at = utcnow()
+        if event.get("evaluation") is not None:
+            run.evaluation_json = json.dumps(event["evaluation"])
         session.commit()
+        summary = {k: v for k, v in event.items() if k not in ("type", "evaluation")}
+        self._append(session, run.id, "finished", summary)
         self._append(session, run.id, "state", {"state": run.state, "reason": run.reason})
 
     def _append(self, session: Session, run_id: int, kind: str, data: dict[str, Any]) -> None:

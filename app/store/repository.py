@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime
 
@@ -135,3 +136,11 @@ def duplicate_model(session: Session, record: ModelRecord, name: str) -> ModelRe
     session.add(copy)
     session.commit()
     return copy
+
+
+def checked_dataset_name(name: str) -> str:
+    """Dataset names often come from file names: replace what the naming rule forbids."""
+    cleaned = re.sub(r"[^\w .\-()]", "_", str(name)).strip()[:64]
+    if not cleaned or not re.match(r"\w", cleaned):
+        cleaned = ("dataset " + cleaned)[:64].strip()
+    return cleaned

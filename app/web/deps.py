@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.errors import Unauthorized
 from app.jobs.inspector import Inspector
+from app.jobs.scheduler import Scheduler
+from app.jobs.warm_worker import WarmWorker
 from app.store import repository
 from app.store.tables import ModelRecord
 
@@ -46,9 +48,19 @@ def get_inspector(request: Request) -> Inspector:
     return request.app.state.inspector
 
 
+def get_data_worker(request: Request) -> WarmWorker:
+    return request.app.state.data_worker
+
+
+def get_scheduler(request: Request) -> Scheduler:
+    return request.app.state.scheduler
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 InspectorDep = Annotated[Inspector, Depends(get_inspector)]
+DataWorkerDep = Annotated[WarmWorker, Depends(get_data_worker)]
+SchedulerDep = Annotated[Scheduler, Depends(get_scheduler)]
 
 
 def api_workspace(request: Request, session: SessionDep,

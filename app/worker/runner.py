@@ -1,4 +1,4 @@
-"""Entry point of a training worker process: train, evaluate, report, exit.
+"""Entry point of a training worker process: train (and test), report, exit.
 
 The web process imports this module only to name `run_job` as a process target;
 Keras is imported inside it.
@@ -14,14 +14,31 @@ def run_job(request: dict[str, Any], conn: Connection, stop: Any) -> None:
     from app.worker.service import quiet_tensorflow
 
     quiet_tensorflow()
-    from app.worker.train_job import train_and_evaluate
+    from app.worker.train import run_training
 
     def emit(event: dict[str, Any]) -> None:
         conn.send(event)
 
     try:
-        result = train_and_evaluate(request, emit, stop.is_set)
+        result = run_training(request, emit, stop.is_set)
     except Exception as exc:  # a run that fails says why, instead of vanishing
-        result = {"state": "failed", "reason": f"Training failed: {type(exc).__name__}: {str(exc)[:500]}"}
+        result = {"state": "failed", "message": f"Training failed: {type(exc).__name__}: {str(exc)[:500]}"}
+    result.pop("history", None)  # every epoch was sent as it finished
     conn.send({"type": "finished", **result})
     conn.close()
+
+
+def evaluate_saved_run(payload: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate a finished run's saved model on its test split again (on demand)."""
+    from pathlib import Path
+
+    import keras
+
+    from app.core.training import TrainConfig
+    from app.data.prepared import read_arrays, read_meta
+    from app.worker.evaluate import evaluate_model
+
+    run_dir, dataset_dir = Path(payload["run_dir"]), Path(payload["dataset_dir"])
+    model = keras.models.load_model(run_dir / payload.get("model", "model.keras"))
+    config = TrainConfig.model_validate(payload["config"])
+    return evaluate_model(model, read_arrays(dataset_dir), read_meta(dataset_dir), config, run_dir=run_dir)

@@ -46,9 +46,16 @@ def _prepare_dataset(payload: dict[str, Any]) -> Any:
     return prepare_dataset(payload)
 
 
+def _evaluate_run(payload: dict[str, Any]) -> Any:
+    from app.worker.runner import evaluate_saved_run
+
+    return evaluate_saved_run(payload)
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "summarize": _summarize,
     "prepare_dataset": _prepare_dataset,
+    "evaluate_run": _evaluate_run,
 }
 
 

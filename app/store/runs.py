@@ -1,0 +1,64 @@
+"""Queries for training runs and their events. No HTTP here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.store.tables import RunEvent, RunRecord
+
+MAX_BATCH_POINTS = 500  # batch-level points sent to a chart; older ones are thinned out
+
+
+def get_run(session: Session, workspace_id: str, run_id: int) -> RunRecord:
+    run = session.get(RunRecord, run_id)
+    if run is None or run.workspace_id != workspace_id:
+        raise NotFound(f"There is no run {run_id} in this workspace.")
+    return run
+
+
+def list_runs(session: Session, workspace_id: str, model_id: int | None = None) -> list[RunRecord]:
+    query = select(RunRecord).where(RunRecord.workspace_id == workspace_id)
+    if model_id is not None:
+        query = query.where(RunRecord.model_id == model_id)
+    return list(session.scalars(query.order_by(RunRecord.id.desc())))
+
+
+def active_runs(session: Session, workspace_id: str) -> int:
+    query = select(func.count()).where(RunRecord.workspace_id == workspace_id,
+                                       RunRecord.state.in_(("queued", "running")))
+    return session.scalar(query) or 0
+
+
+def events_after(session: Session, run_id: int, after_id: int, limit: int = 500) -> list[RunEvent]:
+    query = select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.id > after_id)
+    return list(session.scalars(query.order_by(RunEvent.id).limit(limit)))
+
+
+def history(session: Session, run_id: int) -> dict[str, Any]:
+    """Epoch metrics (every epoch) and batch losses (thinned to a chart's worth)."""
+    rows = session.execute(select(RunEvent.type, RunEvent.data_json)
+                           .where(RunEvent.run_id == run_id, RunEvent.type.in_(("epoch", "batch")))
+                           .order_by(RunEvent.id)).all()
+    epochs: dict[int, dict[str, Any]] = {}
+    batches: list[dict[str, Any]] = []
+    for kind, data_json in rows:
+        data = json.loads(data_json)
+        if kind == "epoch":
+            epochs[int(data.get("epoch", 0))] = data  # a resumed epoch replaces the old one
+        else:
+            batches.append(data)
+    step = max(1, len(batches) // MAX_BATCH_POINTS + (1 if len(batches) % MAX_BATCH_POINTS else 0))
+    return {"epochs": [epochs[k] for k in sorted(epochs)], "batches": batches[::step]}
+
+
+def latest_progress(session: Session, run_id: int) -> dict[str, Any] | None:
+    """The newest progress report: the last batch or epoch event."""
+    row = session.execute(select(RunEvent.type, RunEvent.data_json)
+                          .where(RunEvent.run_id == run_id, RunEvent.type.in_(("batch", "epoch", "started")))
+                          .order_by(RunEvent.id.desc()).limit(1)).first()
+    return {"type": row[0], **json.loads(row[1])} if row else None

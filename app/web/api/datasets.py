@@ -1,0 +1,154 @@
+"""Datasets over JSON: built-ins, uploads, previews, and attaching one to a model."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.data.catalog import catalog_as_dict
+from app.errors import InvalidInput, NotFound
+from app.store import repository
+from app.store.tables import DatasetRecord
+from app.web import datasets
+from app.web.deps import ApiModel, ApiWorkspace, DataWorkerDep, SessionDep, SettingsDep
+
+router = APIRouter(tags=["datasets"])
+
+
+class BuiltinRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(description="A key from GET /api/v1/datasets/builtin.")
+    params: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict, description="Split options.")
+    name: str | None = None
+
+
+class AttachRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset_id: int
+
+
+def dataset_out(record: DatasetRecord) -> dict[str, Any]:
+    meta = datasets.meta_of(record)
+    return {"id": record.id, "name": record.name, "source": record.source, "state": record.state,
+            "created_at": record.created_at, "kind": meta.kind, "task": meta.task,
+            "input_shape": meta.input_shape, "class_names": meta.class_names,
+            "feature_names": meta.feature_names, "target_name": meta.target_name,
+            "split_sizes": meta.split_sizes, "preview": meta.preview,
+            "samples_url": f"/api/v1/datasets/{record.id}/samples.png" if meta.kind == "image" else None}
+
+
+@router.get("/datasets/builtin")
+def builtin_catalog() -> dict[str, Any]:
+    """Built-in datasets with their parameters, split options, upload options and limits."""
+    return catalog_as_dict()
+
+
+@router.get("/datasets")
+def list_datasets(workspace_id: ApiWorkspace, session: SessionDep) -> list[dict[str, Any]]:
+    return [dataset_out(r) for r in datasets.list_datasets(session, workspace_id)]
+
+
+@router.post("/datasets", status_code=201)
+def add_builtin(body: BuiltinRequest, workspace_id: ApiWorkspace, session: SessionDep, settings: SettingsDep,
+                worker: DataWorkerDep) -> dict[str, Any]:
+    """Prepare a built-in dataset (split, scaled, previewed) for this workspace."""
+    return dataset_out(datasets.add_builtin(session, settings, worker, workspace_id, body.key, body.params,
+                                            body.options, body.name))
+
+
+async def read_upload_form(request: Request, folder: Path) -> tuple[str, dict[str, Any], Path]:
+    """Save the uploaded file under the workspace; returns (kind, options, path)."""
+    form = await request.form(max_files=1, max_fields=10)
+    kind = str(form.get("kind") or "")
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InvalidInput("Send the file in a multipart field named `file`.", field="file")
+    try:
+        options = json.loads(str(form.get("options") or "{}"))
+    except json.JSONDecodeError:
+        raise InvalidInput("`options` must be a JSON object.", field="options") from None
+    if not isinstance(options, dict):
+        raise InvalidInput("`options` must be a JSON object.", field="options")
+    if form.get("name"):
+        options["name"] = str(form.get("name"))
+    options.setdefault("name", Path(upload.filename or "upload").stem[:60])
+    suffix = {"csv": ".csv", "npz": ".npz", "images": ".zip"}.get(kind, ".bin")
+    return kind, options, await _save(upload, folder, suffix)
+
+
+async def _save(upload: Any, folder: Path, suffix: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}{suffix}"
+    with open(path, "wb") as handle:
+        while chunk := await upload.read(1024 * 1024):
+            handle.write(chunk)
+    await upload.close()
+    return path
+
+
+@router.post("/datasets/upload", status_code=201)
+async def upload(request: Request, workspace_id: ApiWorkspace, settings: SettingsDep,
+                 worker: DataWorkerDep) -> dict[str, Any]:
+    """Upload a CSV, an NPZ or a zip of images (multipart fields: file, kind, options as JSON, name)."""
+    from starlette.concurrency import run_in_threadpool
+
+    kind, options, path = await read_upload_form(request, datasets.workspace_folder(settings, workspace_id) / "uploads")
+    try:
+        def prepare() -> dict[str, Any]:
+            with request.app.state.sessions() as session:
+                return dataset_out(datasets.add_upload(session, settings, worker, workspace_id, kind, path, options))
+        return await run_in_threadpool(prepare)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@router.get("/datasets/{dataset_id}")
+def get_dataset(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> dict[str, Any]:
+    """The dataset with its preview: rows and statistics, class balance, scatter points or sample images."""
+    return dataset_out(datasets.get_dataset(session, workspace_id, dataset_id))
+
+
+@router.get("/datasets/{dataset_id}/samples.png")
+def samples_image(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep,
+                  settings: SettingsDep) -> FileResponse:
+    record = datasets.get_dataset(session, workspace_id, dataset_id)
+    path = settings.data_dir / record.folder / "samples.png"
+    if not path.exists():
+        raise NotFound("This dataset has no sample images.")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204)
+def delete_dataset(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep,
+                   settings: SettingsDep) -> Response:
+    datasets.delete_dataset(session, settings, datasets.get_dataset(session, workspace_id, dataset_id))
+    return Response(status_code=204)
+
+
+@router.put("/models/{model_id}/dataset")
+def attach(body: AttachRequest, record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep,
+           settings: SettingsDep) -> dict[str, Any]:
+    """Attach a dataset: the Input layer takes the data's shape; the fitting output and loss are proposed."""
+    dataset = datasets.get_dataset(session, workspace_id, body.dataset_id)
+    graph = datasets.attach(session, settings, record, dataset)
+    meta = datasets.meta_of(dataset)
+    return {"model_id": record.id, "dataset": dataset_out(dataset),
+            "proposed_output": datasets.output_proposal(meta),
+            "suggested_config": datasets.suggested_config(meta, graph)}
+
+
+@router.post("/models/{model_id}/dataset/fit-output")
+def fit_output(record: ApiModel, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """Give the output layer the units and activation the attached data needs."""
+    dataset = datasets.attached_dataset(session, record)
+    if dataset is None:
+        raise InvalidInput("Attach a dataset to this model first (PUT /api/v1/models/{id}/dataset).")
+    datasets.fit_output_layer(session, settings, record, datasets.meta_of(dataset))
+    return {"model_id": record.id, "layers": [n.model_dump() for n in repository.load_graph(record).nodes]}

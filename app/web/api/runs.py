@@ -1,0 +1,150 @@
+"""Training runs over JSON, and their live events over Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any, AsyncIterable
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import FileResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from app.core.training import settings_schema
+from app.errors import Conflict, NotFound
+from app.jobs.scheduler import ACTIVE_STATES
+from app.jobs.warm_worker import WorkerRefused
+from app.store import runs
+from app.store.tables import RunRecord
+from app.web.deps import ApiModel, ApiWorkspace, DataWorkerDep, SchedulerDep, SessionDep, SettingsDep
+from app.web.training import run_out, start_run
+
+router = APIRouter(tags=["runs"])
+STREAM_WAKE_SECONDS = 5.0  # a stream rechecks the database at least this often
+
+
+def api_run(run_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> RunRecord:
+    return runs.get_run(session, workspace_id, run_id)
+
+
+ApiRun = Annotated[RunRecord, Depends(api_run)]
+
+
+@router.get("/training-settings")
+def training_settings() -> list[dict[str, Any]]:
+    """Every training setting with its default, bounds, help and group, for building forms."""
+    return settings_schema()
+
+
+@router.post("/models/{model_id}/runs", status_code=201)
+def start(body: dict[str, Any], record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep,
+          settings: SettingsDep, scheduler: SchedulerDep) -> dict[str, Any]:
+    """Train the model on its dataset; the body overrides the suggested settings (GET /training-settings)."""
+    run = start_run(session, settings, scheduler, workspace_id, record, body)
+    return run_out(session, scheduler, run)
+
+
+@router.get("/runs")
+def list_runs(workspace_id: ApiWorkspace, session: SessionDep, scheduler: SchedulerDep,
+              model_id: int | None = None) -> list[dict[str, Any]]:
+    return [{key: value for key, value in run_out(session, scheduler, run).items() if key not in ("metrics", "graph")}
+            for run in runs.list_runs(session, workspace_id, model_id)]
+
+
+@router.get("/runs/{run_id}")
+def get_run(run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> dict[str, Any]:
+    """State, settings, per-epoch metrics, thinned batch losses and the evaluation."""
+    return run_out(session, scheduler, run)
+
+
+@router.post("/runs/{run_id}/stop")
+def stop(run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> dict[str, Any]:
+    """Stop a queued or running run; a running one ends as cancelled after its current batch."""
+    scheduler.stop(run.id)
+    session.refresh(run)
+    return run_out(session, scheduler, run)
+
+
+@router.post("/runs/{run_id}/resume")
+def resume(run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> dict[str, Any]:
+    """Continue an interrupted, stopped or failed run from its last finished epoch."""
+    scheduler.resume(run.id)
+    session.refresh(run)
+    return run_out(session, scheduler, run)
+
+
+@router.post("/runs/{run_id}/evaluate")
+def evaluate(run: ApiRun, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
+             worker: DataWorkerDep) -> dict[str, Any]:
+    """Evaluate the trained model on the held-out test split again."""
+    folder = scheduler.run_folder(run.id)
+    if not (folder / "model.keras").exists():
+        raise Conflict("This run has no trained model to evaluate yet.")
+    try:
+        evaluation = worker.call("evaluate_run", {"run_dir": str(folder), "config": json.loads(run.config_json),
+                                                  "dataset_dir": str(settings.data_dir / run.dataset_folder)})
+    except WorkerRefused as exc:
+        raise Conflict(exc.message) from None
+    run.evaluation_json = json.dumps(evaluation)
+    session.commit()
+    return evaluation
+
+
+@router.get("/runs/{run_id}/model")
+def download_model(run: ApiRun, scheduler: SchedulerDep) -> FileResponse:
+    """The trained model in Keras' .keras format."""
+    path = scheduler.run_folder(run.id) / "model.keras"
+    if not path.exists():
+        raise NotFound("This run has no trained model yet.")
+    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in run.model_name) or "model"
+    return FileResponse(path, media_type="application/octet-stream", filename=f"{filename}-run{run.id}.keras")
+
+
+@router.get("/runs/{run_id}/predictions.png")
+def predictions_image(run: ApiRun, scheduler: SchedulerDep) -> FileResponse:
+    path = scheduler.run_folder(run.id) / "predictions.png"
+    if not path.exists():
+        raise NotFound("This run has no sample predictions image.")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.get("/runs/{run_id}/events", response_class=EventSourceResponse)
+async def events(run: ApiRun, request: Request,
+                 last_event_id: Annotated[str | None, Header()] = None) -> AsyncIterable[ServerSentEvent]:
+    """Live events: started, batch, epoch, checkpoint, finished, state. `Last-Event-ID` resumes without gaps.
+
+    The stream ends once the run has ended and every event has been sent.
+    """
+    async for event in stream_run_events(request, run.id, last_event_id):
+        yield event
+
+
+async def stream_run_events(request: Request, run_id: int, last_event_id: str | None) -> AsyncIterable[ServerSentEvent]:
+    sessions, notifier = request.app.state.sessions, request.app.state.notifier
+    last = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    wake = notifier.subscribe(run_id)
+
+    def fetch(after: int) -> tuple[list[tuple[int, str, str]], str]:
+        with sessions() as session:
+            rows = [(e.id, e.type, e.data_json) for e in runs.events_after(session, run_id, after)]
+            state = session.get(RunRecord, run_id).state
+        return rows, state
+
+    try:
+        while True:
+            wake.clear()
+            rows, state = await run_in_threadpool(fetch, last)
+            for event_id, kind, data_json in rows:
+                last = event_id
+                yield ServerSentEvent(id=str(event_id), event=kind, raw_data=data_json)
+            if not rows and state not in ACTIVE_STATES:
+                return
+            if rows:
+                continue  # there may be more than one page of events
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=STREAM_WAKE_SECONDS)
+            except TimeoutError:
+                pass
+    finally:
+        notifier.unsubscribe(run_id, wake)

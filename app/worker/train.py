@@ -1,0 +1,335 @@
+"""Train one model in a worker process: compile, fit with live events, checkpoint, save, test.
+
+run_training(request, emit, should_stop) is the whole job. The request is plain JSON:
+
+    {"graph": <Graph JSON>, "dataset_dir": "<prepared dataset folder>",
+     "config": <TrainConfig dict>, "run_dir": "<folder for this run's files>",
+     "resume": false, "evaluate": true}
+
+Events passed to emit (plain dicts, JSON-safe: NaN becomes None):
+    started     epochs, initial_epoch, steps_per_epoch, batch_size, train_samples,
+                val_samples, total_params, resumed, warnings
+    batch       epoch, step, steps, global_step, loss, metrics  (at most 1 per BATCH_EVENT_INTERVAL_S)
+    epoch       epoch, epochs, logs {loss, val_loss, accuracy, ...}, epoch_s, elapsed_s, eta_s
+    checkpoint  epoch, path (relative to run_dir); after each epoch, but at most once per
+                CHECKPOINT_INTERVAL_S when epochs are short, and always after the last one
+The returned dict is the final word: see _result(). On completion the run folder holds
+model.keras (and predictions.png for images); checkpoint.keras + checkpoint.json always
+describe the same finished epoch, from which "resume": true continues.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from app.core.graph import Graph
+from app.core.training import TrainConfig, check_training, output_head, uses_logits
+from app.data.prepared import DatasetMeta, read_arrays, read_meta
+from app.worker.build import LayerBuildError, build_model
+from app.worker.evaluate import clean, evaluate_model, prepare_targets
+
+CHECKPOINT = "checkpoint.keras"
+CHECKPOINT_STATE = "checkpoint.json"
+MODEL = "model.keras"
+BATCH_EVENT_INTERVAL_S = 0.25  # at most 4 batch events a second: enough for a live curve
+# Saving costs about 50 ms even for a tiny model, more than a whole epoch of a playground
+# dataset; so short epochs are checkpointed at most once a second (and always the last one).
+CHECKPOINT_INTERVAL_S = 1.0
+SHUFFLE_BUFFER_BYTES = 256 * 2**20
+
+Emit = Callable[[dict[str, Any]], None]
+ShouldStop = Callable[[], bool]
+
+# A usual learning rate per optimizer, for the advice after a diverged run.
+USUAL_LEARNING_RATE = {"sgd": 0.01, "adagrad": 0.01}
+
+
+class _StopTraining(Exception):
+    """Raised from a callback to leave model.fit at once (Keras would otherwise still validate)."""
+
+    def __init__(self, state: str, message: str, **detail: Any):
+        super().__init__(message)
+        self.state, self.message, self.detail = state, message, detail
+
+
+def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -> dict[str, Any]:
+    started = time.monotonic()
+    run_dir = Path(request["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = TrainConfig.model_validate(request.get("config") or {})
+    dataset_dir = Path(request["dataset_dir"])
+    meta, arrays = read_meta(dataset_dir), read_arrays(dataset_dir)
+    graph = Graph.model_validate(request["graph"])
+
+    issues = check_training(graph, meta, config)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        return _result("failed", errors[0].message, config, [], started,
+                       issues=[i.as_dict() for i in errors])
+    if config.seed is not None:
+        keras.utils.set_random_seed(config.seed)
+
+    history: list[dict[str, Any]] = []
+    state = _read_checkpoint_state(run_dir) if request.get("resume") else None
+    if state is not None:
+        # Our own file, written by this worker: the loss, optimizer state and metrics come with it.
+        model = keras.models.load_model(run_dir / CHECKPOINT)
+        history = state["history"]
+    else:
+        try:
+            model = build_model(graph)
+        except LayerBuildError as exc:
+            return _result("failed", exc.message, config, [], started, layer_id=exc.node_id)
+        head = output_head(graph)
+        compile_model(model, config, meta, uses_logits(config.loss, head.activation if head else ""))
+    initial_epoch = len(history)
+
+    x_train = arrays["x_train"]
+    train_data = _batches(x_train, prepare_targets(arrays["y_train"], meta, config), config,
+                          shuffle=True)
+    validation = None
+    if len(arrays["y_val"]):
+        validation = _batches(arrays["x_val"], prepare_targets(arrays["y_val"], meta, config),
+                              config, shuffle=False)
+    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
+    emit({"type": "started", "epochs": config.epochs, "initial_epoch": initial_epoch,
+          "steps_per_epoch": steps_per_epoch, "batch_size": config.batch_size,
+          "train_samples": int(len(x_train)), "val_samples": int(len(arrays["y_val"])),
+          "total_params": int(model.count_params()), "resumed": state is not None,
+          "warnings": [i.as_dict() for i in issues]})
+
+    progress = _Progress(emit, should_stop, run_dir, config, steps_per_epoch, history, started)
+    progress.checkpoint_epoch = initial_epoch or None
+    callbacks: list[keras.callbacks.Callback] = []
+    stopper = None
+    if config.early_stopping:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=config.early_stopping_monitor, patience=config.early_stopping_patience,
+            restore_best_weights=config.restore_best_weights)
+        callbacks.append(stopper)
+    callbacks.append(progress)
+    try:
+        if should_stop():
+            raise _StopTraining("cancelled", "Stopped on request before training began.")
+        model.fit(train_data, epochs=config.epochs, initial_epoch=initial_epoch,
+                  validation_data=validation, callbacks=callbacks, shuffle=False, verbose=0)
+    except _StopTraining as stop:
+        return _result(stop.state, stop.message, config, history, started,
+                       checkpoint_epoch=progress.checkpoint_epoch, **stop.detail)
+
+    _save_model(model, run_dir / MODEL)
+    early = _early_stopping_detail(stopper)
+    evaluation = None
+    if request.get("evaluate", True):
+        evaluation = evaluate_model(model, arrays, meta, config, run_dir=run_dir)
+    done = len(history)
+    message = f"Trained {done} epoch(s)."
+    if early["stopped_early"]:
+        message = (f"Early stopping ended training after epoch {done}: "
+                   f"{config.early_stopping_monitor} had not improved for "
+                   f"{config.early_stopping_patience} epoch(s).")
+    return _result("completed", message, config, history, started, model=MODEL,
+                   checkpoint_epoch=progress.checkpoint_epoch, evaluation=evaluation, **early)
+
+
+def _batches(x: np.ndarray, y: np.ndarray, config: TrainConfig, shuffle: bool) -> tf.data.Dataset:
+    """A tf.data pipeline built once: Keras' own numpy path costs ~0.1 s more per epoch."""
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        # A full buffer shuffles perfectly; past SHUFFLE_BUFFER_BYTES it caps the extra memory.
+        sample_bytes = max(1, x.nbytes // max(1, len(x)))
+        buffer = min(len(x), max(1024, SHUFFLE_BUFFER_BYTES // sample_bytes))
+        data = data.shuffle(buffer, seed=config.seed, reshuffle_each_iteration=True)
+    return data.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def compile_model(model: keras.Model, config: TrainConfig, meta: DatasetMeta, logits: bool) -> None:
+    model.compile(optimizer=make_optimizer(config), loss=make_loss(config.loss, logits),
+                  metrics=make_metrics(config, logits),
+                  steps_per_execution=config.steps_per_execution)
+
+
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum)
+    optimizer_class = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+                       "rmsprop": keras.optimizers.RMSprop, "adagrad": keras.optimizers.Adagrad,
+                       "nadam": keras.optimizers.Nadam}[config.optimizer]
+    return optimizer_class(learning_rate=config.learning_rate)
+
+
+def make_loss(name: str, logits: bool) -> keras.losses.Loss:
+    if name == "sparse_categorical_crossentropy":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
+    if name == "categorical_crossentropy":
+        return keras.losses.CategoricalCrossentropy(from_logits=logits)
+    if name == "binary_crossentropy":
+        return keras.losses.BinaryCrossentropy(from_logits=logits)
+    return {"mean_squared_error": keras.losses.MeanSquaredError,
+            "mean_absolute_error": keras.losses.MeanAbsoluteError,
+            "huber": keras.losses.Huber}[name]()
+
+
+def make_metrics(config: TrainConfig, logits: bool) -> list[keras.metrics.Metric]:
+    """Named explicitly, so the logs say `accuracy` whatever form the labels take."""
+    metrics: list[keras.metrics.Metric] = []
+    for name in config.metrics:
+        if name == "accuracy":
+            if config.loss == "sparse_categorical_crossentropy":
+                metrics.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
+            elif config.loss == "categorical_crossentropy":
+                metrics.append(keras.metrics.CategoricalAccuracy(name="accuracy"))
+            else:  # one output unit: a probability, or a logit whose threshold is 0
+                metrics.append(keras.metrics.BinaryAccuracy(name="accuracy",
+                                                            threshold=0.0 if logits else 0.5))
+        elif name == "mae":
+            metrics.append(keras.metrics.MeanAbsoluteError(name="mae"))
+        elif name == "mse":
+            metrics.append(keras.metrics.MeanSquaredError(name="mse"))
+        elif name == "rmse":
+            metrics.append(keras.metrics.RootMeanSquaredError(name="rmse"))
+    return metrics
+
+
+class _Progress(keras.callbacks.Callback):
+    """Streams events, checks for stop requests and divergence, and checkpoints each epoch."""
+
+    def __init__(self, emit: Emit, should_stop: ShouldStop, run_dir: Path, config: TrainConfig,
+                 steps_per_epoch: int, history: list[dict[str, Any]], started: float):
+        super().__init__()
+        self.emit, self.should_stop, self.run_dir, self.config = emit, should_stop, run_dir, config
+        self.steps_per_epoch, self.history, self.started = steps_per_epoch, history, started
+        self.epoch = 0
+        self.epoch_started = self.last_batch_event = 0.0
+        self.last_checkpoint = -math.inf
+        self.checkpoint_epoch: int | None = None
+        self.epoch_times: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch, self.epoch_started = epoch, time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        self._check_finite(logs, step=batch + 1)
+        self._check_stop()
+        now = time.monotonic()
+        if now - self.last_batch_event >= BATCH_EVENT_INTERVAL_S:
+            self.last_batch_event = now
+            self.emit({"type": "batch", "epoch": self.epoch + 1, "step": batch + 1,
+                       "steps": self.steps_per_epoch,
+                       "global_step": self.epoch * self.steps_per_epoch + batch + 1,
+                       "loss": clean(logs.get("loss", float("nan"))),
+                       "metrics": {k: clean(v) for k, v in logs.items() if k != "loss"}})
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._check_stop()  # validation of a large split must not delay a stop either
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self._check_finite(logs, step=None)
+        now = time.monotonic()
+        took = now - self.epoch_started
+        self.epoch_times.append(took)
+        done = epoch + 1
+        self.history.append({"epoch": done, **{k: clean(v) for k, v in logs.items()},
+                             "time_s": round(took, 3)})
+        remaining = self.config.epochs - done
+        self.emit({"type": "epoch", "epoch": done, "epochs": self.config.epochs,
+                   "logs": {k: clean(v) for k, v in logs.items()}, "epoch_s": round(took, 3),
+                   "elapsed_s": round(now - self.started, 3),
+                   "eta_s": round(sum(self.epoch_times) / len(self.epoch_times) * remaining, 1)})
+        stop_now = self.should_stop()
+        last = done >= self.config.epochs or self.model.stop_training or stop_now
+        if last or now - self.last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            self._checkpoint(done)
+        if stop_now:
+            raise _StopTraining("cancelled", f"Stopped on request after epoch {done}; the "
+                                f"{len(self.history)} completed epoch(s) are kept.")
+
+    def _checkpoint(self, done: int) -> None:
+        _save_model(self.model, self.run_dir / CHECKPOINT)
+        # Written second, so the epoch it names is always the one in checkpoint.keras or older.
+        _write_json(self.run_dir / CHECKPOINT_STATE,
+                    {"epoch": done, "epochs": self.config.epochs, "history": self.history,
+                     "config": self.config.get_config(), "saved_at": time.time()})
+        self.last_checkpoint, self.checkpoint_epoch = time.monotonic(), done
+        self.emit({"type": "checkpoint", "epoch": done, "path": CHECKPOINT})
+
+    def _check_stop(self) -> None:
+        if self.should_stop():
+            raise _StopTraining("cancelled", f"Stopped on request during epoch {self.epoch + 1}; "
+                                f"the {len(self.history)} completed epoch(s) are kept.")
+
+    def _check_finite(self, logs: dict, step: int | None) -> None:
+        for key in ("loss", "val_loss"):
+            value = logs.get(key)
+            if value is None or math.isfinite(float(value)):
+                continue
+            where = f"epoch {self.epoch + 1}" + (f", step {step}" if step else "")
+            config = self.config
+            usual = USUAL_LEARNING_RATE.get(config.optimizer, 0.001)
+            raise _StopTraining(
+                "diverged",
+                f"The {'validation ' if key == 'val_loss' else ''}loss became {float(value)} at "
+                f"{where}: training diverged, so it was stopped. Lower the learning rate (it is "
+                f"{config.learning_rate:g}; {usual:g} is usual for {config.optimizer}), or check "
+                "that the inputs are scaled to small numbers.",
+                diverged_at={"epoch": self.epoch + 1, "step": step, "value": str(float(value))})
+
+
+def _result(state: str, message: str, config: TrainConfig, history: list[dict[str, Any]],
+            started: float, **extra: Any) -> dict[str, Any]:
+    """The final word on a run. Paths are relative to the run folder."""
+    result: dict[str, Any] = {
+        "state": state,  # completed, diverged, cancelled or failed
+        "message": message,
+        "epochs_done": len(history),
+        "epochs": config.epochs,
+        "history": history,  # one record per finished epoch: epoch, loss, val_loss, ..., time_s
+        "elapsed_s": round(time.monotonic() - started, 3),
+        "checkpoint_epoch": None,  # the epoch checkpoint.keras holds; resume continues after it
+        "model": None,
+        "evaluation": None,
+        "stopped_early": False,
+        "best_epoch": None,
+    }
+    result.update(extra)
+    result["checkpoint"] = CHECKPOINT if result["checkpoint_epoch"] else None
+    return result
+
+
+def _early_stopping_detail(stopper: keras.callbacks.EarlyStopping | None) -> dict[str, Any]:
+    if stopper is None:
+        return {"stopped_early": False, "best_epoch": None}
+    return {"stopped_early": stopper.stopped_epoch > 0,
+            "best_epoch": stopper.best_epoch + 1,
+            "restored_best_weights": bool(stopper.restore_best_weights and stopper.best_weights is not None)}
+
+
+def _read_checkpoint_state(run_dir: Path) -> dict[str, Any] | None:
+    state_path = run_dir / CHECKPOINT_STATE
+    if not state_path.exists() or not (run_dir / CHECKPOINT).exists():
+        return None  # nothing finished yet: a resume starts from the beginning
+    return json.loads(state_path.read_text())
+
+
+def _save_model(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(".tmp-" + path.name)  # Keras insists on the .keras ending
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
