@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   "htmx.org@2.0.11:dist/htmx.min.js"
   "sortablejs@1.15.7:Sortable.min.js"
+  "uplot@1.6.32:dist/uPlot.iife.min.js dist/uPlot.min.css"
 )
 
 work=$(mktemp -d)
@@ -24,7 +25,7 @@ for entry in "${PACKAGES[@]}"; do
   dest="static/vendor/$name"
   rm -rf "$dest"
   mkdir -p "$dest"
-  cp "$work/unpacked/package/$file" "$dest/"
+  for one in $file; do cp "$work/unpacked/package/$one" "$dest/"; done
   cp "$work/unpacked/package/"LICEN[CS]E* "$dest/" 2>/dev/null || true
   echo "$spec" > "$dest/VERSION"
   rm -rf "$work/unpacked" "$tarball"

@@ -51,9 +51,12 @@ class Scheduler:
     def recover(self) -> None:
         """Runs left running by a previous server become interrupted; the queue starts again."""
         with self.sessions() as session:
-            session.execute(update(RunRecord).where(RunRecord.state == "running")
+            stranded = list(session.scalars(select(RunRecord.id).where(RunRecord.state == "running")))
+            session.execute(update(RunRecord).where(RunRecord.id.in_(stranded))
                             .values(state="interrupted", reason=INTERRUPTED_REASON, finished_at=utcnow()))
             session.commit()
+            for run_id in stranded:
+                self._append(session, run_id, "state", {"state": "interrupted", "reason": INTERRUPTED_REASON})
         self.dispatch()
 
     def shutdown(self) -> None:

@@ -62,3 +62,7 @@ def latest_progress(session: Session, run_id: int) -> dict[str, Any] | None:
                           .where(RunEvent.run_id == run_id, RunEvent.type.in_(("batch", "epoch", "started")))
                           .order_by(RunEvent.id.desc()).limit(1)).first()
     return {"type": row[0], **json.loads(row[1])} if row else None
+
+
+def last_event_id(session: Session, run_id: int) -> int:
+    return session.scalar(select(func.max(RunEvent.id)).where(RunEvent.run_id == run_id)) or 0

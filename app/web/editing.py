@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.core.graph import EditError, Graph, check_model_name
 from app.core.starters import STARTERS
+from app.core.training import check_training, default_config, output_head
+from app.data.prepared import DatasetMeta
 from app.core.validation import Issue, Report, validate
 from app.errors import InvalidInput, PublicError
 from app.jobs.inspector import Inspector, InspectorUnavailable, LayerRefused
@@ -30,11 +32,12 @@ class ModelState:
     report: Report
     summary: dict[str, Any] | None = None
     keras_issue: Issue | None = None
+    fit_issues: list[Issue] = field(default_factory=list)  # model against its data
     notices: list[str] = field(default_factory=list)
 
     @property
     def issues(self) -> list[Issue]:
-        return self.report.issues + ([self.keras_issue] if self.keras_issue else [])
+        return self.report.issues + ([self.keras_issue] if self.keras_issue else []) + self.fit_issues
 
     @property
     def valid(self) -> bool:
@@ -45,6 +48,11 @@ class ModelState:
 
     def general_issues(self) -> list[Issue]:
         return [i for i in self.issues if i.node_id is None]
+
+
+def _output_units(state: ModelState) -> int | None:
+    head = output_head(state.graph, state.report)
+    return head.units if head else None
 
 
 def edit_error(exc: EditError) -> PublicError:
@@ -66,7 +74,8 @@ def apply_edit(session: Session, settings: Settings, record: ModelRecord,
 
 
 def describe_model(record: ModelRecord, settings: Settings, inspector: Inspector,
-                   with_text: bool = False) -> ModelState:
+                   with_text: bool = False, meta: DatasetMeta | None = None) -> ModelState:
+    """Validation, then Keras' summary, then how the model fits the attached data (if any)."""
     graph = repository.load_graph(record)
     state = ModelState(record, graph, validate(graph, settings.limits))
     if not state.report.ok:
@@ -77,6 +86,9 @@ def describe_model(record: ModelRecord, settings: Settings, inspector: Inspector
         state.keras_issue = Issue(exc.message, exc.layer_id)
     except InspectorUnavailable as exc:
         state.notices.append(str(exc))
+    if meta is not None:
+        # Added after the summary: a model that does not fit the data still has a summary.
+        state.fit_issues = check_training(graph, meta, default_config(meta, _output_units(state)))
     return state
 
 

@@ -13,8 +13,9 @@ from app.core.catalog import CATALOG
 from app.core.graph import Graph
 from app.core.starters import STARTERS
 from app.errors import PublicError
-from app.store import repository
+from app.store import repository, runs
 from app.store.tables import ModelRecord
+from app.web import datasets
 from app.web.deps import InspectorDep, PageModel, PageWorkspace, SessionDep, SettingsDep
 from app.web.editing import apply_edit, checked_name, create_model, describe_model
 from app.web.templating import is_htmx, render
@@ -40,19 +41,29 @@ class Editor:
         self.request, self.session, self.settings, self.inspector = request, session, settings, inspector
 
     def show(self, record: ModelRecord, *, selected: str | None = None, error: PublicError | None = None,
-             form_values: dict[str, Any] | None = None, flash: str | None = None) -> HTMLResponse:
-        state = describe_model(record, self.settings, self.inspector)
+             form_values: dict[str, Any] | None = None, flash: str | None = None, panel_error: bool = False,
+             train_values: dict[str, Any] | None = None) -> HTMLResponse:
+        dataset = datasets.attached_dataset(self.session, record)
+        meta = datasets.meta_of(dataset) if dataset else None
+        state = describe_model(record, self.settings, self.inspector, meta=meta)
         ids = [n.id for n in state.graph.nodes]
         if selected not in ids:
             selected = ids[-1] if ids else None
+        suggested = datasets.suggested_config(meta, state.graph) if meta else {}
         context = {
             "model": record, "state": state, "selected_id": selected,
             "selected": state.graph.node(selected) if selected else None,
-            "error": error, "form_values": form_values or {}, "flash": flash,
+            "error": None if panel_error else error, "form_values": form_values or {}, "flash": flash,
             "can_undo": repository.last_edit(self.session, record.id) is not None,
+            "dataset": dataset, "meta": meta, "panel_error": error if panel_error else None,
+            "train_values": {**suggested, **(train_values or {})},
+            "workspace_datasets": datasets.list_datasets(self.session, record.workspace_id),
+            "model_runs": runs.list_runs(self.session, record.workspace_id, record.id)[:8],
+            "proposal": datasets.output_proposal(meta) if meta else None,
+            "max_upload_bytes": self.settings.max_upload_bytes,
         }
-        return render(self.request, "editor.html", context, status_code=error.status if error else 200,
-                      fragment=EDITOR_UPDATE)
+        status = error.status if error else 200
+        return render(self.request, "editor.html", context, status_code=status, fragment=EDITOR_UPDATE)
 
     def edit(self, record: ModelRecord, edit: Callable[[Graph], Graph], description: str, *,
              selected: str | None, form_values: dict[str, Any] | None = None) -> HTMLResponse:

@@ -12,7 +12,9 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from app.core.catalog import CATALOG, LAYER_TYPES
 from app.core.activations import ACTIVATIONS
 from app.core.initializers import INITIALIZERS
-from app.web import diagram, formatting
+from app.core.training import GROUPS, PARAMS_BY_NAME
+from app.data.catalog import BUILTIN_DATASETS
+from app.web import charts, diagram, formatting
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 
@@ -24,6 +26,10 @@ templates.env.globals.update(
     initializers=INITIALIZERS,
     render_diagram=diagram.render_svg,
     activation_plot=diagram.activation_plot_svg,
+    builtin_datasets=BUILTIN_DATASETS,
+    train_groups=GROUPS,
+    train_params=PARAMS_BY_NAME,
+    charts=charts,
 )
 templates.env.filters.update(
     shape=formatting.shape_text,

@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from app.core.graph import Graph
 from app.core.training import TrainConfig, check_training, output_head, uses_logits
-from app.data.prepared import DatasetMeta, read_arrays, read_meta
+from app.data.prepared import read_arrays, read_meta
 from app.worker.build import LayerBuildError, build_model
 from app.worker.evaluate import clean, evaluate_model, prepare_targets
 
@@ -49,6 +49,8 @@ SHUFFLE_BUFFER_BYTES = 256 * 2**20
 Emit = Callable[[dict[str, Any]], None]
 ShouldStop = Callable[[], bool]
 
+COMPILED_SETTINGS = ("loss", "optimizer", "learning_rate", "momentum", "metrics",
+                     "steps_per_execution")
 # A usual learning rate per optimizer, for the advice after a diverged run.
 USUAL_LEARNING_RATE = {"sgd": 0.01, "adagrad": 0.01}
 
@@ -66,6 +68,11 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
     run_dir = Path(request["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     config = TrainConfig.model_validate(request.get("config") or {})
+    state = _read_checkpoint_state(run_dir) if request.get("resume") else None
+    if state is not None:
+        # The checkpoint was compiled with its own loss, optimizer and metrics: those stay, while
+        # epochs, batch size and early stopping may change (for example "train 10 more epochs").
+        config = config.model_copy(update={k: state["config"][k] for k in COMPILED_SETTINGS})
     dataset_dir = Path(request["dataset_dir"])
     meta, arrays = read_meta(dataset_dir), read_arrays(dataset_dir)
     graph = Graph.model_validate(request["graph"])
@@ -79,18 +86,17 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
         keras.utils.set_random_seed(config.seed)
 
     history: list[dict[str, Any]] = []
-    state = _read_checkpoint_state(run_dir) if request.get("resume") else None
     if state is not None:
-        # Our own file, written by this worker: the loss, optimizer state and metrics come with it.
+        # Our own file, written by this worker (never an upload), so loading it is safe.
         model = keras.models.load_model(run_dir / CHECKPOINT)
-        history = state["history"]
+        history = state["history"][:state["epoch"]]
     else:
         try:
             model = build_model(graph)
         except LayerBuildError as exc:
             return _result("failed", exc.message, config, [], started, layer_id=exc.node_id)
         head = output_head(graph)
-        compile_model(model, config, meta, uses_logits(config.loss, head.activation if head else ""))
+        compile_model(model, config, uses_logits(config.loss, head.activation if head else ""))
     initial_epoch = len(history)
 
     x_train = arrays["x_train"]
@@ -152,7 +158,7 @@ def _batches(x: np.ndarray, y: np.ndarray, config: TrainConfig, shuffle: bool) -
     return data.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def compile_model(model: keras.Model, config: TrainConfig, meta: DatasetMeta, logits: bool) -> None:
+def compile_model(model: keras.Model, config: TrainConfig, logits: bool) -> None:
     model.compile(optimizer=make_optimizer(config), loss=make_loss(config.loss, logits),
                   metrics=make_metrics(config, logits),
                   steps_per_execution=config.steps_per_execution)

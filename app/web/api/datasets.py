@@ -76,8 +76,9 @@ async def read_upload_form(request: Request, folder: Path) -> tuple[str, dict[st
         raise InvalidInput("`options` must be a JSON object.", field="options") from None
     if not isinstance(options, dict):
         raise InvalidInput("`options` must be a JSON object.", field="options")
-    if form.get("name"):
-        options["name"] = str(form.get("name"))
+    for field in ("name", "target"):
+        if form.get(field):
+            options[field] = str(form.get(field))
     options.setdefault("name", Path(upload.filename or "upload").stem[:60])
     suffix = {"csv": ".csv", "npz": ".npz", "images": ".zip"}.get(kind, ".bin")
     return kind, options, await _save(upload, folder, suffix)
@@ -96,7 +97,7 @@ async def _save(upload: Any, folder: Path, suffix: str) -> Path:
 @router.post("/datasets/upload", status_code=201)
 async def upload(request: Request, workspace_id: ApiWorkspace, settings: SettingsDep,
                  worker: DataWorkerDep) -> dict[str, Any]:
-    """Upload a CSV, an NPZ or a zip of images (multipart fields: file, kind, options as JSON, name)."""
+    """Upload a CSV, an NPZ or a zip of images (multipart fields: file, kind, name, target, options as JSON)."""
     from starlette.concurrency import run_in_threadpool
 
     kind, options, path = await read_upload_form(request, datasets.workspace_folder(settings, workspace_id) / "uploads")

@@ -110,13 +110,14 @@ def predictions_image(run: ApiRun, scheduler: SchedulerDep) -> FileResponse:
 
 
 @router.get("/runs/{run_id}/events", response_class=EventSourceResponse)
-async def events(run: ApiRun, request: Request,
-                 last_event_id: Annotated[str | None, Header()] = None) -> AsyncIterable[ServerSentEvent]:
+async def events(run: ApiRun, request: Request, last_event_id: Annotated[str | None, Header()] = None,
+                 after: int = 0) -> AsyncIterable[ServerSentEvent]:
     """Live events: started, batch, epoch, checkpoint, finished, state. `Last-Event-ID` resumes without gaps.
 
+    `after` skips the events a page already drew; a reconnect's `Last-Event-ID` takes precedence.
     The stream ends once the run has ended and every event has been sent.
     """
-    async for event in stream_run_events(request, run.id, last_event_id):
+    async for event in stream_run_events(request, run.id, last_event_id or str(max(after, 0))):
         yield event
 
 

@@ -1,0 +1,134 @@
+"""Server-rendered SVG charts for previews and evaluations (no JavaScript needed).
+
+Numbers come from our own workers; labels pass through `escape`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from markupsafe import Markup, escape
+
+PALETTE = ("#2456c7", "#e07a1f", "#17803d", "#b42318", "#7a3fb8", "#0f8a8a", "#a35d00", "#c2185b",
+           "#5b6575", "#6d8f00")
+LIGHT = ("#c9d8f7", "#f8dcc2", "#c6ead2", "#f5c9c5", "#e2d2f3", "#c4eaea", "#f0dcbf", "#f5c6da",
+         "#dfe3e9", "#e1ecc0")
+
+
+def colour(index: int, light: bool = False) -> str:
+    return (LIGHT if light else PALETTE)[int(index) % len(PALETTE)]
+
+
+class _Frame:
+    """Maps data coordinates into an SVG box with a margin."""
+
+    def __init__(self, xs: Sequence[float], ys: Sequence[float], width: int, height: int, margin: int = 28):
+        self.width, self.height, self.margin = width, height, margin
+        self.x0, self.x1 = min(xs), max(xs)
+        self.y0, self.y1 = min(ys), max(ys)
+        if self.x1 == self.x0:
+            self.x1 = self.x0 + 1
+        if self.y1 == self.y0:
+            self.y1 = self.y0 + 1
+
+    def sx(self, x: float) -> float:
+        return self.margin + (x - self.x0) / (self.x1 - self.x0) * (self.width - 2 * self.margin)
+
+    def sy(self, y: float) -> float:
+        return self.height - self.margin - (y - self.y0) / (self.y1 - self.y0) * (self.height - 2 * self.margin)
+
+    def open(self, label: str) -> str:
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {self.width} {self.height}" '
+                f'class="chart" role="img" aria-label="{escape(label)}">'
+                f'<rect x="{self.margin}" y="{self.margin}" width="{self.width - 2 * self.margin}" '
+                f'height="{self.height - 2 * self.margin}" class="plot-area"/>')
+
+    def axes_labels(self, x_label: str, y_label: str) -> str:
+        m = self.margin
+        return (f'<text x="{m}" y="{self.height - 8}" class="tick">{self.x0:.3g}</text>'
+                f'<text x="{self.width - m}" y="{self.height - 8}" class="tick" text-anchor="end">{self.x1:.3g}</text>'
+                f'<text x="{self.width / 2}" y="{self.height - 8}" class="axis-label" text-anchor="middle">'
+                f'{escape(x_label)}</text>'
+                f'<text x="4" y="{m + 4}" class="tick">{self.y1:.3g}</text>'
+                f'<text x="4" y="{self.height - m}" class="tick">{self.y0:.3g}</text>'
+                f'<text x="12" y="{self.height / 2}" class="axis-label" text-anchor="middle" '
+                f'transform="rotate(-90 12 {self.height / 2})">{escape(y_label)}</text>')
+
+
+def scatter_2d(points: list[list[float]], class_names: list[str], boundary: dict[str, Any] | None = None,
+               width: int = 360, height: int = 320) -> Markup:
+    """Points of a 2-D dataset coloured by class; with a boundary grid, the model's regions behind them."""
+    if boundary and boundary.get("test_points"):
+        tp = boundary["test_points"]
+        points = [[x, y, t] for x, y, t in zip(tp["x"], tp["y"], tp["true"])]
+    if not points:
+        return Markup("")
+    xs = [p[0] for p in points] + (boundary["x"] if boundary else [])
+    ys = [p[1] for p in points] + (boundary["y"] if boundary else [])
+    frame = _Frame(xs, ys, width, height)
+    parts = [frame.open("Scatter plot of the two features, coloured by class")]
+    if boundary and ("predicted" in boundary or "values" in boundary):
+        parts.append(_boundary_cells(frame, boundary))
+    regression = not class_names
+    labels = [p[2] for p in points]
+    low, high = (min(labels), max(labels)) if regression else (0, 1)
+    for x, y, label in points:
+        fill = _ramp(label, low, high) if regression else colour(int(label))
+        parts.append(f'<circle cx="{frame.sx(x):.1f}" cy="{frame.sy(y):.1f}" r="3.2" fill="{fill}" class="dot"/>')
+    parts.append(frame.axes_labels("x", "y"))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _boundary_cells(frame: _Frame, boundary: dict[str, Any]) -> str:
+    xs, ys = boundary["x"], boundary["y"]
+    dx = (xs[-1] - xs[0]) / max(1, len(xs) - 1)
+    dy = (ys[-1] - ys[0]) / max(1, len(ys) - 1)
+    cells = []
+    grid = boundary.get("predicted")
+    values = boundary.get("values")
+    if values is not None:
+        flat = [v for row in values for v in row]
+        low, high = min(flat), max(flat)
+    for row_index, y in enumerate(ys):
+        for column_index, x in enumerate(xs):
+            if grid is not None:
+                fill = colour(grid[row_index][column_index], light=True)
+            else:
+                fill = _ramp(values[row_index][column_index], low, high, light=True)
+            left, top = frame.sx(x - dx / 2), frame.sy(y + dy / 2)
+            cells.append(f'<rect x="{left:.1f}" y="{top:.1f}" width="{frame.sx(x + dx / 2) - left + 0.6:.1f}" '
+                         f'height="{frame.sy(y - dy / 2) - top + 0.6:.1f}" fill="{fill}"/>')
+    return "".join(cells)
+
+
+def _ramp(value: float, low: float, high: float, light: bool = False) -> str:
+    t = 0.0 if high == low else max(0.0, min(1.0, (value - low) / (high - low)))
+    start, end = ((201, 216, 247), (248, 220, 194)) if light else ((36, 86, 199), (224, 122, 31))
+    rgb = [round(a + (b - a) * t) for a, b in zip(start, end)]
+    return f"rgb({rgb[0]},{rgb[1]},{rgb[2]})"
+
+
+def predicted_vs_true(report: dict[str, Any], width: int = 360, height: int = 320) -> Markup:
+    pairs = report.get("predicted_vs_true") or {}
+    true, predicted = pairs.get("true") or [], pairs.get("predicted") or []
+    points = [(t, p) for t, p in zip(true, predicted) if t is not None and p is not None]
+    if not points:
+        return Markup("")
+    values = [v for pair in points for v in pair]
+    frame = _Frame(values, values, width, height)
+    low, high = min(values), max(values)
+    parts = [frame.open("Predicted against true values"),
+             f'<line x1="{frame.sx(low):.1f}" y1="{frame.sy(low):.1f}" x2="{frame.sx(high):.1f}" '
+             f'y2="{frame.sy(high):.1f}" class="ideal"/>']
+    parts += [f'<circle cx="{frame.sx(t):.1f}" cy="{frame.sy(p):.1f}" r="2.6" class="dot regression"/>'
+              for t, p in points]
+    parts.append(frame.axes_labels("true value", "predicted"))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def heat(value: int, row_total: int) -> str:
+    """Background for a confusion-matrix cell: darker for a larger share of its row."""
+    share = value / row_total if row_total else 0.0
+    return f"background: rgba(36, 86, 199, {0.08 + 0.8 * share:.2f}); color: {'#fff' if share > 0.55 else 'inherit'}"

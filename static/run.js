@@ -1,0 +1,147 @@
+// The run page: draws the loss and metric curves and keeps them live over Server-Sent Events.
+(function () {
+  "use strict";
+  var page = document.querySelector(".run-page");
+  if (!page) return;
+  var runId = page.dataset.runId;
+  var history = JSON.parse(document.getElementById("run-history").textContent || "{}");
+  var epochs = (history.epochs || []).slice();
+  var batches = (history.batches || []).slice();
+  var charts = {};
+  var pending = false;
+  var COLOURS = { train: "#2456c7", val: "#e07a1f", batch: "rgba(36, 86, 199, 0.35)" };
+
+  function bestEpoch() {
+    var best = null, bestValue = Infinity;
+    epochs.forEach(function (e) {
+      var logs = e.logs || {};
+      var value = logs.val_loss != null ? logs.val_loss : logs.loss;
+      if (value != null && value < bestValue) { bestValue = value; best = e.epoch; }
+    });
+    return best;
+  }
+
+  function metricName() {
+    var logs = (epochs[0] || {}).logs || {};
+    var names = Object.keys(logs).filter(function (k) { return k !== "loss" && k.indexOf("val_") !== 0; });
+    return names[0] || null;
+  }
+
+  function markBest(u) {
+    var best = bestEpoch();
+    if (best == null) return;
+    var x = u.valToPos(best, "x", true), ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = "#17803d"; ctx.setLineDash([5, 4]); ctx.lineWidth = 2;
+    ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
+    ctx.fillStyle = "#17803d"; ctx.font = "12px sans-serif";
+    ctx.fillText("best epoch " + best, x + 4, u.bbox.top + 14);
+    ctx.restore();
+  }
+
+  function seriesData(key) {
+    // One x axis in epochs: batch points fall between epoch marks.
+    var points = {};
+    batches.forEach(function (b) {
+      if (key !== "loss" || b.loss == null) return;
+      var x = (b.epoch - 1) + b.step / (b.steps || 1);
+      points[x] = points[x] || [null, null, null];
+      points[x][2] = b.loss;
+    });
+    epochs.forEach(function (e) {
+      var logs = e.logs || {};
+      points[e.epoch] = points[e.epoch] || [null, null, null];
+      points[e.epoch][0] = logs[key] != null ? logs[key] : null;
+      points[e.epoch][1] = logs["val_" + key] != null ? logs["val_" + key] : null;
+    });
+    var xs = Object.keys(points).map(Number).sort(function (a, b) { return a - b; });
+    return [xs, xs.map(function (x) { return points[x][0]; }), xs.map(function (x) { return points[x][1]; }),
+            xs.map(function (x) { return points[x][2]; })];
+  }
+
+  function makeChart(element, key, label) {
+    var width = Math.max(280, element.clientWidth - 8);
+    var series = [{ label: "epoch" },
+      { label: label, stroke: COLOURS.train, width: 2, points: { show: true, size: 5 }, spanGaps: true },
+      { label: "val " + label, stroke: COLOURS.val, width: 2, points: { show: true, size: 5 }, spanGaps: true }];
+    if (key === "loss") series.push({ label: "batch loss", stroke: COLOURS.batch, width: 1, points: { show: false }, spanGaps: true });
+    element.textContent = "";
+    return new uPlot({
+      width: width, height: 260, series: series,
+      scales: { x: { time: false } },
+      axes: [{ label: "epoch" }, {}],
+      hooks: { draw: [markBest] },
+    }, key === "loss" ? seriesData(key) : seriesData(key).slice(0, 3), element);
+  }
+
+  function draw() {
+    pending = false;
+    if (typeof uPlot === "undefined") return;
+    var lossBox = document.getElementById("loss-chart"), metricBox = document.getElementById("metric-chart");
+    if (!charts.loss) charts.loss = makeChart(lossBox, "loss", "loss");
+    else charts.loss.setData(seriesData("loss"));
+    var metric = metricName();
+    if (metric && !charts.metric) {
+      charts.metric = makeChart(metricBox, metric, metric);
+      document.getElementById("metric-title").firstChild.textContent = metric.charAt(0).toUpperCase() + metric.slice(1) + " ";
+    } else if (metric) charts.metric.setData(seriesData(metric).slice(0, 3));
+    if (!metric) metricBox.textContent = "Metrics appear after the first epoch.";
+  }
+
+  function redraw() {
+    if (!pending) { pending = true; requestAnimationFrame(draw); }
+  }
+
+  function formatSeconds(s) {
+    if (s == null) return "";
+    return s < 90 ? Math.round(s) + " s" : Math.round(s / 60) + " min";
+  }
+
+  function showProgress(text, value) {
+    var bar = document.getElementById("run-progress"), label = document.getElementById("run-progress-text");
+    if (bar && value != null) bar.value = value;
+    if (label) label.textContent = text;
+  }
+
+  function refreshPage() {
+    if (window.htmx) htmx.ajax("GET", "/runs/" + runId, { swap: "none" });
+  }
+
+  function listen() {
+    var header = document.getElementById("run-header");
+    var state = header ? header.dataset.state : "";
+    if (state !== "queued" && state !== "running") return;
+    var after = header ? header.dataset.lastEvent : "0";
+    var source = new EventSource("/api/v1/runs/" + runId + "/events?after=" + after);
+    source.addEventListener("batch", function (event) {
+      var b = JSON.parse(event.data);
+      batches.push(b);
+      showProgress("Epoch " + b.epoch + " · step " + b.step + " of " + b.steps + " · loss " + Number(b.loss).toFixed(4));
+      redraw();
+    });
+    source.addEventListener("epoch", function (event) {
+      var e = JSON.parse(event.data);
+      epochs = epochs.filter(function (old) { return old.epoch !== e.epoch; });
+      epochs.push(e);
+      showProgress("Epoch " + e.epoch + " of " + e.epochs + (e.eta_s ? " · about " + formatSeconds(e.eta_s) + " left" : ""), e.epoch);
+      redraw();
+    });
+    source.addEventListener("started", refreshPage);
+    source.addEventListener("state", function (event) {
+      var s = JSON.parse(event.data).state;
+      var badge = document.getElementById("run-state");
+      if (badge) { badge.textContent = s; badge.className = "badge state-" + s; }
+      if (s !== "queued" && s !== "running") { source.close(); refreshPage(); }
+    });
+    source.onerror = function () {
+      // The browser reconnects by itself with Last-Event-ID; a finished run closes the stream.
+      if (source.readyState === EventSource.CLOSED) refreshPage();
+    };
+  }
+
+  window.addEventListener("resize", function () {
+    Object.keys(charts).forEach(function (k) { charts[k].destroy(); delete charts[k]; });
+    redraw();
+  });
+  document.addEventListener("DOMContentLoaded", function () { draw(); listen(); });
+})();
