@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAYERLAB_", extra="ignore")
 
     data_dir: Path = Field(Path("data"), description="Directory for the SQLite database, the "
-                           "generated secret key and, later, datasets and trained models.")
+                           "generated secret key, prepared datasets and trained models.")
     dataset_cache_dir: Path | None = Field(None, description="Where downloaded built-in datasets "
                                            "(MNIST, Fashion-MNIST) are kept. Empty: `dataset-cache` in the "
                                            "data directory.")

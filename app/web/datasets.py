@@ -30,6 +30,7 @@ from app.store import repository
 from app.store.tables import DatasetRecord, ModelDataset, ModelRecord
 
 BUILTIN_TITLES = {spec.key: spec.title for spec in BUILTIN_DATASETS}
+SOURCE_FILE = "source"  # the original upload, kept beside the prepared arrays
 
 
 def upload_limits(settings: Settings) -> UploadLimits:
@@ -66,19 +67,46 @@ def add_builtin(session: Session, settings: Settings, worker: WarmWorker, worksp
     return _record(session, workspace_id, repository.checked_dataset_name(title), "builtin", spec, relative, meta)
 
 
-def add_upload(session: Session, settings: Settings, worker: WarmWorker, workspace_id: str, kind: str,
-               uploaded: Path, options: dict[str, Any]) -> DatasetRecord:
+def _prepare_upload(settings: Settings, worker: WarmWorker, workspace_id: str, kind: str, uploaded: Path,
+                    options: dict[str, Any]) -> tuple[Path, DatasetMeta]:
+    """Prepare into a new folder, keeping the original file there so the preparation can be changed."""
     relative = Path("workspaces") / workspace_id / "datasets" / uuid.uuid4().hex
     folder = settings.data_dir / relative
     try:
         meta = _prepare(worker, {"source": kind, "path": str(uploaded), "options": options, "folder": str(folder),
                                  "limits": asdict(upload_limits(settings))})
+        shutil.copyfile(uploaded, folder / f"{SOURCE_FILE}{uploaded.suffix}")
     except PublicError:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    spec = json.dumps({"kind": kind, "file": uploaded.name, "options": options}, sort_keys=True)
+    return relative, meta
+
+
+def add_upload(session: Session, settings: Settings, worker: WarmWorker, workspace_id: str, kind: str,
+               uploaded: Path, options: dict[str, Any]) -> DatasetRecord:
+    relative, meta = _prepare_upload(settings, worker, workspace_id, kind, uploaded, options)
+    spec = json.dumps({"kind": kind, "suffix": uploaded.suffix, "options": options}, sort_keys=True)
     name = repository.checked_dataset_name(options.get("name") or meta.name)
     return _record(session, workspace_id, name, kind, spec, relative, meta)
+
+
+def reprepare(session: Session, settings: Settings, worker: WarmWorker, record: DatasetRecord,
+              options: dict[str, Any]) -> DatasetRecord:
+    """Prepare an upload again with other options (target, task, column treatments, split)."""
+    if record.source == "builtin":
+        raise InvalidInput("Built-in datasets cannot be prepared differently; add the built-in again with "
+                           "other parameters instead.")
+    spec = json.loads(record.spec_json)
+    source = settings.data_dir / record.folder / f"{SOURCE_FILE}{spec['suffix']}"
+    if not source.exists():
+        raise InvalidInput("The original file of this dataset is gone; upload it again.")
+    options = {**options, "name": record.name}
+    relative, meta = _prepare_upload(settings, worker, record.workspace_id, record.source, source, options)
+    # The old folder stays: earlier runs point at it and can still be evaluated or resumed.
+    record.folder, record.meta_json = str(relative), meta.to_json()
+    record.spec_json = json.dumps({**spec, "options": options}, sort_keys=True)
+    session.commit()
+    return record
 
 
 def _record(session: Session, workspace_id: str, name: str, source: str, spec: str, folder: Path,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.core.training import GROUPS, PARAMS_BY_NAME
+from app.data.catalog import COLUMN_TREATMENTS, SPLIT_OPTIONS, UPLOAD_KINDS
 from app.errors import PublicError
 from app.store import runs
 from app.store.tables import RunRecord
@@ -109,10 +111,34 @@ def start_training(request: Request, form: FormDep, record: PageModel, workspace
     return _redirect(request, f"/runs/{run.id}")
 
 
+def _dataset_page(request: Request, record: Any, error: PublicError | None = None) -> HTMLResponse:
+    spec = json.loads(record.spec_json)
+    context = {"dataset": record, "meta": datasets.meta_of(record), "error": error,
+               "options": spec.get("options", {}),
+               "option_params": UPLOAD_KINDS.get(record.source, ()) + SPLIT_OPTIONS,
+               "treatments": COLUMN_TREATMENTS}
+    return render(request, "dataset.html", context, status_code=error.status if error else 200)
+
+
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
 def dataset_page(request: Request, dataset_id: int, workspace_id: PageWorkspace, session: SessionDep) -> HTMLResponse:
+    return _dataset_page(request, datasets.get_dataset(session, workspace_id, dataset_id))
+
+
+@router.post("/datasets/{dataset_id}/prepare")
+def prepare_dataset_again(request: Request, form: FormDep, dataset_id: int, workspace_id: PageWorkspace,
+                          session: SessionDep, settings: SettingsDep, worker: DataWorkerDep) -> Response:
     record = datasets.get_dataset(session, workspace_id, dataset_id)
-    return render(request, "dataset.html", {"dataset": record, "meta": datasets.meta_of(record)})
+    options: dict[str, Any] = {k[2:]: v for k, v in form.items() if k.startswith("o.") and v != ""}
+    if record.source == "csv":
+        options["target"] = str(form.get("target") or "")
+        options["column_types"] = {k[4:]: v for k, v in form.items() if k.startswith("col.") and v != "auto"}
+    try:
+        datasets.reprepare(session, settings, worker, record, options)
+    except PublicError as exc:
+        session.refresh(record)
+        return _dataset_page(request, record, exc)
+    return RedirectResponse(f"/datasets/{record.id}", status_code=303)
 
 
 @router.get("/runs", response_class=HTMLResponse)

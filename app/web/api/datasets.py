@@ -116,6 +116,19 @@ def get_dataset(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep
     return dataset_out(datasets.get_dataset(session, workspace_id, dataset_id))
 
 
+class PrepareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    options: dict[str, Any] = Field(description="Upload options: target, task, column_types, split options...")
+
+
+@router.post("/datasets/{dataset_id}/prepare")
+def prepare_again(dataset_id: int, body: PrepareRequest, workspace_id: ApiWorkspace, session: SessionDep,
+                  settings: SettingsDep, worker: DataWorkerDep) -> dict[str, Any]:
+    """Prepare an uploaded dataset again with other options; models using it follow."""
+    record = datasets.get_dataset(session, workspace_id, dataset_id)
+    return dataset_out(datasets.reprepare(session, settings, worker, record, body.options))
+
+
 @router.get("/datasets/{dataset_id}/samples.png")
 def samples_image(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep,
                   settings: SettingsDep) -> FileResponse:
