@@ -11,8 +11,9 @@ from app.config import Settings
 from app.core.catalog import ParamError
 from app.core.training import TrainConfig, check_training
 from app.core.validation import validate
-from app.errors import InvalidInput, PublicError
+from app.errors import Conflict, InvalidInput, PublicError
 from app.jobs.scheduler import Scheduler
+from app.jobs.warm_worker import WarmWorker, WorkerRefused
 from app.store import repository, runs
 from app.store.tables import ModelRecord, RunRecord
 from app.web import datasets
@@ -78,3 +79,19 @@ def best_epoch(epochs: list[dict[str, Any]]) -> int | None:
 
     scored = [(loss_of(e), e.get("epoch")) for e in epochs if loss_of(e) is not None]
     return min(scored)[1] if scored else None
+
+
+def evaluate_run(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker,
+                 run: RunRecord) -> dict[str, Any]:
+    """Test the run's saved model on its test split again, in the data worker."""
+    folder = scheduler.run_folder(run.id)
+    if not (folder / "model.keras").exists():
+        raise Conflict("This run has no trained model to evaluate yet.")
+    try:
+        evaluation = worker.call("evaluate_run", {"run_dir": str(folder), "config": json.loads(run.config_json),
+                                                  "dataset_dir": str(settings.data_dir / run.dataset_folder)})
+    except WorkerRefused as exc:
+        raise Conflict(exc.message) from None
+    run.evaluation_json = json.dumps(evaluation)
+    session.commit()
+    return evaluation

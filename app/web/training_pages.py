@@ -19,7 +19,7 @@ from app.web.api.datasets import read_upload_form
 from app.web.deps import (DataWorkerDep, PageModel, PageWorkspace, SchedulerDep, SessionDep, SettingsDep)
 from app.web.pages import EditorDep, FormDep, _redirect
 from app.web.templating import render
-from app.web.training import run_out, start_run
+from app.web.training import evaluate_run, run_out, start_run
 
 router = APIRouter(include_in_schema=False)
 
@@ -179,3 +179,10 @@ def _command(request: Request, run: RunRecord, session: Any, scheduler: Any, com
     context = {**_run_context(session, scheduler, run), "error": error}
     return render(request, "run.html", context, status_code=error.status if error else 200,
                   fragment="partials/_run_update.html")
+
+
+@router.post("/runs/{run_id}/evaluate", response_class=HTMLResponse)
+def evaluate_again(request: Request, run: PageRun, session: SessionDep, settings: SettingsDep,
+                   scheduler: SchedulerDep, worker: DataWorkerDep) -> HTMLResponse:
+    return _command(request, run, session, scheduler,
+                    lambda run_id: evaluate_run(session, settings, scheduler, worker, run))

@@ -12,13 +12,12 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from app.core.training import settings_schema
-from app.errors import Conflict, NotFound
+from app.errors import NotFound
 from app.jobs.scheduler import ACTIVE_STATES
-from app.jobs.warm_worker import WorkerRefused
 from app.store import runs
 from app.store.tables import RunRecord
 from app.web.deps import ApiModel, ApiWorkspace, DataWorkerDep, SchedulerDep, SessionDep, SettingsDep
-from app.web.training import run_out, start_run
+from app.web.training import evaluate_run, run_out, start_run
 
 router = APIRouter(tags=["runs"])
 STREAM_WAKE_SECONDS = 5.0  # a stream rechecks the database at least this often
@@ -78,17 +77,7 @@ def resume(run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> dict[st
 def evaluate(run: ApiRun, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
              worker: DataWorkerDep) -> dict[str, Any]:
     """Evaluate the trained model on the held-out test split again."""
-    folder = scheduler.run_folder(run.id)
-    if not (folder / "model.keras").exists():
-        raise Conflict("This run has no trained model to evaluate yet.")
-    try:
-        evaluation = worker.call("evaluate_run", {"run_dir": str(folder), "config": json.loads(run.config_json),
-                                                  "dataset_dir": str(settings.data_dir / run.dataset_folder)})
-    except WorkerRefused as exc:
-        raise Conflict(exc.message) from None
-    run.evaluation_json = json.dumps(evaluation)
-    session.commit()
-    return evaluation
+    return evaluate_run(session, settings, scheduler, worker, run)
 
 
 @router.get("/runs/{run_id}/model")
