@@ -34,8 +34,11 @@
     ctx.save();
     ctx.strokeStyle = "#17803d"; ctx.setLineDash([5, 4]); ctx.lineWidth = 2;
     ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
-    ctx.fillStyle = "#17803d"; ctx.font = "12px sans-serif";
-    ctx.fillText("best epoch " + best, x + 4, u.bbox.top + 14);
+    ctx.fillStyle = "#17803d"; ctx.font = "12px sans-serif"; ctx.textBaseline = "top";
+    var label = "best epoch " + best, room = u.bbox.left + u.bbox.width - x;
+    var flip = ctx.measureText(label).width + 8 > room;
+    ctx.textAlign = flip ? "right" : "left";
+    ctx.fillText(label, flip ? x - 4 : x + 4, u.bbox.top + 4);
     ctx.restore();
   }
 
@@ -69,7 +72,7 @@
     return new uPlot({
       width: width, height: 260, series: series,
       scales: { x: { time: false } },
-      axes: [{ label: "epoch" }, {}],
+      axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, {}],
       hooks: { draw: [markBest] },
     }, key === "loss" ? seriesData(key) : seriesData(key).slice(0, 3), element);
   }

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
+from app.core.text import plural
 from app.core.catalog import Param, ParamError, coerce_param
 from app.core.graph import Graph
 from app.core.shapes import describe
@@ -257,7 +258,7 @@ def _check_classification(loss, units, act, meta, config, error, warn) -> None:
         else:
             error(f"{loss} measures how far a predicted number is from the target, but "
                   f"{meta.name} has class labels (0 to {k - 1}) and the output layer gives {units} "
-                  f"{act} value(s). For classes use sparse_categorical_crossentropy with {k} "
+                  f"{act} {'value' if units == 1 else 'values'}. For classes use sparse_categorical_crossentropy with {k} "
                   "softmax units.", "loss")
         return
     if loss == "binary_crossentropy":
@@ -280,7 +281,7 @@ def _check_classification(loss, units, act, meta, config, error, warn) -> None:
             error(f"{loss} needs one output unit per class (2); the output layer has 1. Set its "
                   "units to 2 with softmax, or use binary_crossentropy with sigmoid.", "loss")
         else:
-            error(f"The output layer has {units} unit(s), but {meta.name} has {_classes(meta)}. "
+            error(f"The output layer has {plural(units, 'unit')}, but {meta.name} has {_classes(meta)}. "
                   f"Set its units to {k}: one score per class.", "units", on_layer=True)
         return
     if act == "sigmoid":

@@ -160,7 +160,15 @@ def run_page(request: Request, run: PageRun, session: SessionDep, scheduler: Sch
 
 
 @router.post("/runs/{run_id}/stop", response_class=HTMLResponse)
-def stop_run(request: Request, run: PageRun, session: SessionDep, scheduler: SchedulerDep) -> HTMLResponse:
+def stop_run(request: Request, run: PageRun, session: SessionDep, scheduler: SchedulerDep) -> Response:
+    if run.state == "running":
+        # The worker stops after its current batch and the live stream brings the new state;
+        # answering with the page now could overwrite a newer state that arrived first.
+        try:
+            scheduler.stop(run.id)
+        except PublicError:
+            pass  # it ended in the meantime; the stream has the final word
+        return Response(status_code=204)
     return _command(request, run, session, scheduler, scheduler.stop)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.core.graph import Graph
+from app.core.text import plural
 from app.core.training import TrainConfig, check_training, output_head, uses_logits
 from app.data.prepared import read_arrays, read_meta
 from app.worker.build import LayerBuildError, build_model
@@ -138,11 +139,11 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
     if request.get("evaluate", True):
         evaluation = evaluate_model(model, arrays, meta, config, run_dir=run_dir)
     done = len(history)
-    message = f"Trained {done} epoch(s)."
+    message = f"Trained {plural(done, 'epoch')}."
     if early["stopped_early"]:
         message = (f"Early stopping ended training after epoch {done}: "
                    f"{config.early_stopping_monitor} had not improved for "
-                   f"{config.early_stopping_patience} epoch(s).")
+                   f"{plural(config.early_stopping_patience, 'epoch')}.")
     return _result("completed", message, config, history, started, model=MODEL,
                    checkpoint_epoch=progress.checkpoint_epoch, evaluation=evaluation, **early)
 
@@ -236,6 +237,11 @@ class _Progress(keras.callbacks.Callback):
                        "loss": clean(logs.get("loss", float("nan"))),
                        "metrics": {k: clean(v) for k, v in logs.items() if k != "loss"}})
 
+    def _typical_epoch_s(self) -> float:
+        # The first epoch also pays for tracing the graph (seconds): leave it out once others exist.
+        recent = self.epoch_times[1:] if len(self.epoch_times) > 1 else self.epoch_times
+        return sum(recent[-5:]) / len(recent[-5:])
+
     def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._check_stop()  # validation of a large split must not delay a stop either
 
@@ -252,14 +258,14 @@ class _Progress(keras.callbacks.Callback):
         self.emit({"type": "epoch", "epoch": done, "epochs": self.config.epochs,
                    "logs": {k: clean(v) for k, v in logs.items()}, "epoch_s": round(took, 3),
                    "elapsed_s": round(now - self.started, 3),
-                   "eta_s": round(sum(self.epoch_times) / len(self.epoch_times) * remaining, 1)})
+                   "eta_s": round(self._typical_epoch_s() * remaining, 1)})
         stop_now = self.should_stop()
         last = done >= self.config.epochs or self.model.stop_training or stop_now
         if last or now - self.last_checkpoint >= CHECKPOINT_INTERVAL_S:
             self._checkpoint(done)
         if stop_now:
-            raise _StopTraining("cancelled", f"Stopped on request after epoch {done}; the "
-                                f"{len(self.history)} completed epoch(s) are kept.")
+            raise _StopTraining("cancelled", f"Stopped on request after epoch {done}; "
+                                f"{plural(len(self.history), 'completed epoch')} kept.")
 
     def _checkpoint(self, done: int) -> None:
         _save_model(self.model, self.run_dir / CHECKPOINT)
@@ -273,7 +279,7 @@ class _Progress(keras.callbacks.Callback):
     def _check_stop(self) -> None:
         if self.should_stop():
             raise _StopTraining("cancelled", f"Stopped on request during epoch {self.epoch + 1}; "
-                                f"the {len(self.history)} completed epoch(s) are kept.")
+                                f"{plural(len(self.history), 'completed epoch')} kept.")
 
     def _check_finite(self, logs: dict, step: int | None) -> None:
         for key in ("loss", "val_loss"):

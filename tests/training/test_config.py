@@ -103,7 +103,7 @@ def _only(issues, severity, field):
 
 def test_output_units_must_match_the_classes():
     message = _only(check_fit(8, "softmax", DIGITS, TrainConfig(), node_id="n5"), "error", "units")
-    assert "has 8 unit(s), but digits has 10 classes (0, 1, 2, 3, 4, ...)" in message
+    assert "has 8 units, but digits has 10 classes (0, 1, 2, 3, 4, ...)" in message
     assert "Set its units to 10" in message
     issue = check_fit(8, "softmax", DIGITS, TrainConfig(), node_id="n5")[0]
     assert issue.node_id == "n5"

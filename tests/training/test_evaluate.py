@@ -12,7 +12,7 @@ pytest.importorskip("keras")
 from app.core.graph import graph_from_layers  # noqa: E402
 from app.core.starters import STARTERS  # noqa: E402
 from app.core.training import TrainConfig  # noqa: E402
-from app.data.prepared import DatasetMeta, read_arrays, read_meta  # noqa: E402
+from app.data.prepared import read_arrays, read_meta  # noqa: E402
 from app.worker.build import build_model  # noqa: E402
 from app.worker.evaluate import (_classification_report, class_probabilities,  # noqa: E402
                                  evaluate_model)
@@ -84,7 +84,7 @@ def test_large_regression_test_split_is_downsampled_and_2d_regression_gets_a_val
     arrays, meta = read_arrays(data), read_meta(data)
     arrays["x_test"] = np.repeat(arrays["x_test"], 20, axis=0)
     arrays["y_test"] = np.repeat(arrays["y_test"], 20, axis=0)
-    model = _compiled(_points_model(1, "linear"), meta, TrainConfig(loss="huber", metrics=["rmse"]))
+    model = _compiled(_points_model(1, "linear"), TrainConfig(loss="huber", metrics=["rmse"]))
     report = evaluate_model(model, arrays, meta, TrainConfig(loss="huber", metrics=["rmse"]))
     json.dumps(report, allow_nan=False)
     assert report["test_samples"] == 1600 and len(report["predicted_vs_true"]["true"]) == 500
@@ -95,15 +95,15 @@ def test_large_regression_test_split_is_downsampled_and_2d_regression_gets_a_val
 def test_no_test_split_says_so(digits_dir):
     arrays, meta = read_arrays(digits_dir), read_meta(digits_dir)
     arrays["x_test"], arrays["y_test"] = arrays["x_test"][:0], arrays["y_test"][:0]
-    model = _compiled(STARTERS["dense"].graph(), meta, TrainConfig())
+    model = _compiled(STARTERS["dense"].graph(), TrainConfig())
     report = evaluate_model(model, arrays, meta, TrainConfig())
     assert report == {"available": False,
                       "message": "digits has no test split, so nothing was held out to test on."}
 
 
-def _compiled(graph, meta: DatasetMeta, config: TrainConfig):
+def _compiled(graph, config: TrainConfig):
     model = build_model(graph)
-    compile_model(model, config, meta, logits=False)
+    compile_model(model, config, logits=False)
     return model
 
 
