@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
@@ -55,8 +57,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         data_worker.stop()
         engine.dispose()
 
-    app = FastAPI(title="LayerLab", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="LayerLab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Assemble, train and improve Keras networks. Every page action has a twin here.")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        # Served from static/vendor, not a CDN, so the docs work in a workshop room without internet.
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="LayerLab API",
+                                   swagger_js_url="/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui-dist/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.inspector = inspector

@@ -9,6 +9,7 @@ PACKAGES=(
   "htmx.org@2.0.11:dist/htmx.min.js"
   "sortablejs@1.15.7:Sortable.min.js"
   "uplot@1.6.32:dist/uPlot.iife.min.js dist/uPlot.min.css"
+  "swagger-ui-dist@5.35.0:swagger-ui-bundle.js swagger-ui.css"
 )
 
 work=$(mktemp -d)

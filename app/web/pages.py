@@ -107,10 +107,10 @@ def create(request: Request, form: FormDep, workspace_id: PageWorkspace, session
         models = [(r, len(repository.load_graph(r).nodes)) for r in repository.list_models(session, workspace_id)]
         return render(request, "home.html", {"models": models, "starters": STARTERS.values(), "error": exc,
                                              "form_values": dict(form)}, status_code=exc.status)
-    return _redirect(request, f"/models/{record.id}")
+    return redirect_to(request, f"/models/{record.id}")
 
 
-def _redirect(request: Request, url: str) -> Response:
+def redirect_to(request: Request, url: str) -> Response:
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
@@ -201,10 +201,10 @@ def rename(form: FormDep, record: PageModel, view: EditorDep) -> HTMLResponse:
 @router.post("/models/{model_id}/duplicate")
 def duplicate(request: Request, record: PageModel, session: SessionDep) -> Response:
     copy = repository.duplicate_model(session, record, f"{record.name} (copy)"[:64])
-    return _redirect(request, f"/models/{copy.id}")
+    return redirect_to(request, f"/models/{copy.id}")
 
 
 @router.post("/models/{model_id}/delete")
 def delete(request: Request, record: PageModel, session: SessionDep) -> Response:
     repository.delete_model(session, record)
-    return _redirect(request, "/")
+    return redirect_to(request, "/")

@@ -13,7 +13,7 @@ from app.core.catalog import CATALOG, LAYER_TYPES
 from app.core.activations import ACTIVATIONS
 from app.core.initializers import INITIALIZERS
 from app.core.training import GROUPS, PARAMS_BY_NAME
-from app.data.catalog import BUILTIN_DATASETS
+from app.data.catalog import BUILTIN_DATASETS, SPLIT_OPTIONS
 from app.web import charts, diagram, formatting
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -27,6 +27,7 @@ templates.env.globals.update(
     render_diagram=diagram.render_svg,
     activation_plot=diagram.activation_plot_svg,
     builtin_datasets=BUILTIN_DATASETS,
+    split_params=SPLIT_OPTIONS,
     train_groups=GROUPS,
     train_params=PARAMS_BY_NAME,
     charts=charts,

@@ -10,18 +10,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.core.training import GROUPS, PARAMS_BY_NAME
-from app.data.catalog import COLUMN_TREATMENTS, SPLIT_OPTIONS, UPLOAD_KINDS
+from app.data.catalog import COLUMN_TREATMENTS, DATASETS, SPLIT_OPTIONS, UPLOAD_KINDS
 from app.errors import PublicError
 from app.store import runs
 from app.store.tables import RunRecord
 from app.web import datasets
 from app.web.api.datasets import read_upload_form
 from app.web.deps import (DataWorkerDep, PageModel, PageWorkspace, SchedulerDep, SessionDep, SettingsDep)
-from app.web.pages import EditorDep, FormDep, _redirect
+from app.web.pages import EditorDep, FormDep, redirect_to
 from app.web.templating import render
 from app.web.training import evaluate_run, run_out, start_run
 
 router = APIRouter(include_in_schema=False)
+BUILTIN_PARAMS = {key: spec.params for key, spec in DATASETS.items()}
 
 
 def page_run(run_id: int, workspace_id: PageWorkspace, session: SessionDep) -> RunRecord:
@@ -52,9 +53,11 @@ def choose_dataset(form: FormDep, record: PageModel, workspace_id: PageWorkspace
     choice = str(form.get("dataset") or "")
     try:
         if choice.startswith("builtin:"):
-            params = {k[2:]: v for k, v in form.items() if k.startswith("d.") and v != ""}
-            dataset = datasets.add_builtin(view.session, view.settings, worker, workspace_id,
-                                           choice.removeprefix("builtin:"), params, None)
+            key = choice.removeprefix("builtin:")
+            accepted = {p.name for p in BUILTIN_PARAMS.get(key, ())}
+            params = {k[2:]: v for k, v in form.items() if k.startswith("d.") and v != "" and k[2:] in accepted}
+            options = {k[2:]: v for k, v in form.items() if k.startswith("s.") and v != ""}
+            dataset = datasets.add_builtin(view.session, view.settings, worker, workspace_id, key, params, options)
         elif choice.isdigit():
             dataset = datasets.get_dataset(view.session, workspace_id, int(choice))
         else:
@@ -108,7 +111,7 @@ def start_training(request: Request, form: FormDep, record: PageModel, workspace
         run = start_run(view.session, view.settings, scheduler, workspace_id, record, values)
     except PublicError as exc:
         return view.show(record, error=exc, panel_error=True, train_values=values)
-    return _redirect(request, f"/runs/{run.id}")
+    return redirect_to(request, f"/runs/{run.id}")
 
 
 def _dataset_page(request: Request, record: Any, error: PublicError | None = None) -> HTMLResponse:

@@ -6,6 +6,7 @@ Keras is imported inside it.
 
 from __future__ import annotations
 
+import os
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -16,11 +17,18 @@ def run_job(request: dict[str, Any], conn: Connection, stop: Any) -> None:
     quiet_tensorflow()
     from app.worker.train import run_training
 
+    parent = os.getppid()
+
+    def should_stop() -> bool:
+        # A server killed outright cannot ask us to stop: stop when it is gone, so that the
+        # restarted server's `interrupted` run is not still being trained by an orphan.
+        return stop.is_set() or os.getppid() != parent
+
     def emit(event: dict[str, Any]) -> None:
         conn.send(event)
 
     try:
-        result = run_training(request, emit, stop.is_set)
+        result = run_training(request, emit, should_stop)
     except Exception as exc:  # a run that fails says why, instead of vanishing
         result = {"state": "failed", "message": f"Training failed: {type(exc).__name__}: {str(exc)[:500]}"}
     result.pop("history", None)  # every epoch was sent as it finished

@@ -166,7 +166,10 @@ def test_catalog_describes_every_parameter(server):
 
 
 def test_openapi_is_served(server):
-    assert server.get("/docs").status_code == 200
+    docs = server.get("/docs")
+    assert docs.status_code == 200
+    assert "/static/vendor/swagger-ui-dist/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
+    assert server.get("/static/vendor/swagger-ui-dist/swagger-ui-bundle.js").status_code == 200
     assert "/api/v1/models/{model_id}/layers" in server.get("/openapi.json").json()["paths"]
 
 
