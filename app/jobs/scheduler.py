@@ -42,6 +42,7 @@ class Scheduler:
         self.notifier = notifier
         self.executor = executor_factory(self.record_event)
         self._lock = threading.RLock()
+        self._closing = False
 
     def run_folder(self, run_id: int) -> Path:
         return self.data_dir / "runs" / str(run_id)
@@ -50,17 +51,24 @@ class Scheduler:
 
     def recover(self) -> None:
         """Runs left running by a previous server become interrupted; the queue starts again."""
-        with self.sessions() as session:
+        self._interrupt_running()
+        self.dispatch()
+
+    def shutdown(self) -> None:
+        """Stop the workers; their runs become interrupted (resumable), not failed."""
+        with self._lock:
+            self._closing = True  # the workers' deaths below are ours, not failures
+        self.executor.shutdown()
+        self._interrupt_running()
+
+    def _interrupt_running(self) -> None:
+        with self._lock, self.sessions() as session:
             stranded = list(session.scalars(select(RunRecord.id).where(RunRecord.state == "running")))
             session.execute(update(RunRecord).where(RunRecord.id.in_(stranded))
                             .values(state="interrupted", reason=INTERRUPTED_REASON, finished_at=utcnow()))
             session.commit()
             for run_id in stranded:
                 self._append(session, run_id, "state", {"state": "interrupted", "reason": INTERRUPTED_REASON})
-        self.dispatch()
-
-    def shutdown(self) -> None:
-        self.executor.shutdown()
 
     # --- commands ----------------------------------------------------------------
 
@@ -126,6 +134,8 @@ class Scheduler:
 
     def record_event(self, run_id: int, event: dict[str, Any]) -> None:
         kind = str(event.get("type", "unknown"))
+        if self._closing and kind == "finished":
+            return  # shutting down: shutdown() marks the run interrupted instead
         with self._lock, self.sessions() as session:
             run = session.get(RunRecord, run_id)
             if run is None:
@@ -137,7 +147,7 @@ class Scheduler:
                     run.epochs_done = max(run.epochs_done, int(event.get("epoch", 0)))
                 session.commit()
                 self._append(session, run_id, kind, {k: v for k, v in event.items() if k != "type"})
-        if kind == "finished":
+        if kind == "finished" and not self._closing:
             self.dispatch()
 
     def _finish(self, session: Session, run: RunRecord, event: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.web.formatting import byte_size
+
 
 class BodyTooLarge(Exception):
     pass
@@ -18,7 +20,7 @@ class UploadSizeLimitMiddleware:
         self.path_suffix = path_suffix
 
     def _message(self) -> str:
-        return (f"The upload is larger than {self.max_bytes / (1024 * 1024):.1f} MB, the most this server "
+        return (f"The upload is larger than {byte_size(self.max_bytes)}, the most this server "
                 "accepts (LAYERLAB_MAX_UPLOAD_BYTES).")
 
     async def _refuse(self, scope: Scope, send: Send) -> None:

@@ -176,7 +176,7 @@ def _decision_boundary(model: keras.Model, arrays: dict[str, np.ndarray], meta: 
     ys = np.linspace(low[1] - pad[1], high[1] + pad[1], GRID_SIZE)
     grid_x, grid_y = np.meshgrid(xs, ys)  # row j is ys[j], column i is xs[i]
     grid = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype("float32")
-    raw = model.predict(grid, batch_size=GRID_SIZE * GRID_SIZE, verbose=0)
+    raw = model.predict(grid, batch_size=PREDICT_BATCH, verbose=0)
     boundary: dict[str, Any] = {"x": [clean(v, 4) for v in xs], "y": [clean(v, 4) for v in ys],
                                 "rows": "y", "columns": "x"}
     if meta.task == "classification":

@@ -226,14 +226,17 @@ class _Progress(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        self._check_finite(logs, step=batch + 1)
+        # With steps_per_execution, Keras names the last step of the chunk, which can run past
+        # the end of the epoch (step 40 of 34); the chunk really stopped at the last batch.
+        step = min(batch + 1, self.steps_per_epoch)
+        self._check_finite(logs, step=step)
         self._check_stop()
         now = time.monotonic()
         if now - self.last_batch_event >= BATCH_EVENT_INTERVAL_S:
             self.last_batch_event = now
-            self.emit({"type": "batch", "epoch": self.epoch + 1, "step": batch + 1,
+            self.emit({"type": "batch", "epoch": self.epoch + 1, "step": step,
                        "steps": self.steps_per_epoch,
-                       "global_step": self.epoch * self.steps_per_epoch + batch + 1,
+                       "global_step": self.epoch * self.steps_per_epoch + step,
                        "loss": clean(logs.get("loss", float("nan"))),
                        "metrics": {k: clean(v) for k, v in logs.items() if k != "loss"}})
 

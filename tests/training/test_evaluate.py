@@ -30,7 +30,7 @@ def _points_model(units: int, activation: str):
 
 def test_points2d_classification_gets_a_decision_boundary_grid(blobs_dir, tmp_path):
     result, _ = train(_points_model(3, "softmax"), blobs_dir, tmp_path,
-                      {"epochs": 20, "batch_size": 16, "learning_rate": 0.01})
+                      {"epochs": 8, "batch_size": 16, "learning_rate": 0.03})
     assert result["state"] == "completed"
     report = result["evaluation"]
     assert report["accuracy"] >= 0.9
@@ -46,7 +46,7 @@ def test_points2d_classification_gets_a_decision_boundary_grid(blobs_dir, tmp_pa
 
 def test_two_classes_with_one_sigmoid_unit_train_with_binary_cross_entropy(tmp_path):
     data = write_blobs(tmp_path / "data", classes=2)
-    config = {"loss": "binary_crossentropy", "epochs": 10, "batch_size": 16, "learning_rate": 0.01}
+    config = {"loss": "binary_crossentropy", "epochs": 5, "batch_size": 16, "learning_rate": 0.03}
     result, _ = train(_points_model(1, "sigmoid"), data, tmp_path / "run", config)
     report = result["evaluation"]
     assert result["state"] == "completed" and report["metrics"]["accuracy"] >= 0.9
@@ -55,7 +55,7 @@ def test_two_classes_with_one_sigmoid_unit_train_with_binary_cross_entropy(tmp_p
 
 
 def test_categorical_cross_entropy_on_logits_is_one_hot_encoded_and_from_logits(blobs_dir, tmp_path):
-    config = {"loss": "categorical_crossentropy", "epochs": 15, "batch_size": 16, "learning_rate": 0.01}
+    config = {"loss": "categorical_crossentropy", "epochs": 8, "batch_size": 16, "learning_rate": 0.03}
     result, rec = train(_points_model(3, "linear"), blobs_dir, tmp_path, config)
     assert result["state"] == "completed", result["message"]
     assert {w["field"] for w in rec.of("started")[0]["warnings"]} == {"loss", "activation"}
@@ -66,7 +66,7 @@ def test_categorical_cross_entropy_on_logits_is_one_hot_encoded_and_from_logits(
 
 
 def test_regression_reports_residuals_and_predicted_versus_true(regression_dir, tmp_path):
-    config = {"loss": "mean_squared_error", "metrics": ["mae"], "epochs": 30, "learning_rate": 0.01}
+    config = {"loss": "mean_squared_error", "metrics": ["mae"], "epochs": 12, "learning_rate": 0.02}
     result, _ = train(STARTERS["regression"].graph(), regression_dir, tmp_path, config)
     assert result["state"] == "completed", result["message"]
     report = result["evaluation"]

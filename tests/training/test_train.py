@@ -42,7 +42,11 @@ def test_dense_starter_learns_digits_and_leaves_a_model_a_checkpoint_and_a_repor
     epoch = rec.of("epoch")[-1]
     assert epoch["epoch"] == 5 and epoch["eta_s"] == 0
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(epoch["logs"])
-    assert rec.of("batch") and all(b["loss"] is not None for b in rec.of("batch"))
+    batches = rec.of("batch")
+    assert batches and all(b["loss"] is not None for b in batches)
+    for batch in batches:
+        assert 1 <= batch["step"] <= batch["steps"] == 34, batch
+        assert batch["global_step"] == (batch["epoch"] - 1) * 34 + batch["step"], batch
 
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "checkpoint.json", "checkpoint.keras", "model.keras", "predictions.png"]
@@ -161,7 +165,7 @@ def test_batch_events_are_throttled_but_keep_coming(digits_dir, tmp_path):
     assert result["state"] == "completed"
     batch_times = [t for t, e in zip(rec.times, rec.events) if e["type"] == "batch"]
     gaps = [b - a for a, b in zip(batch_times, batch_times[1:])]
-    assert min(gaps) >= 0.25  # at most four a second, although 270 steps run each second or two
+    assert min(gaps) >= 0.25  # at most four a second, although 270 steps run in a second or two
     second_epoch = [e for e in rec.of("batch") if e["epoch"] == 2]
     steps = [e["step"] for e in second_epoch]
     assert steps == sorted(steps) and all(e["steps"] == 270 for e in second_epoch)
@@ -190,3 +194,16 @@ def test_early_stopping_ends_the_run_and_reports_the_best_epoch(blobs_dir, tmp_p
 def _blobs_model():
     return graph_from_layers([("Input", {"shape": [2]}), ("Dense", {"units": 16, "activation": "relu"}),
                               ("Dense", {"units": 3, "activation": "softmax"})])
+
+
+def test_a_chunk_of_steps_that_ends_the_epoch_reports_the_last_step(tmp_path):
+    # 34 steps in chunks of 8: Keras names step 40 as the end of the fifth chunk.
+    from app.core.training import TrainConfig
+    from app.worker.train import _Progress
+
+    rec = Recorder()
+    progress = _Progress(rec, lambda: False, tmp_path, TrainConfig(), 34, [], time.monotonic())
+    progress.on_epoch_begin(1)
+    progress.on_train_batch_end(39, {"loss": 0.5, "accuracy": 0.75})
+    assert rec.events == [{"type": "batch", "epoch": 2, "step": 34, "steps": 34, "global_step": 68,
+                           "loss": 0.5, "metrics": {"accuracy": 0.75}}]
