@@ -8,40 +8,14 @@ take a while because TensorFlow starts in the inspector worker.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, Response, expect
 
+from tests.browser.helpers import (ARTIFACTS, FIRST_SUMMARY_TIMEOUT, STEP_TIMEOUT, create_model, layer_items,
+                                   wait_for_htmx)
+
 pytestmark = pytest.mark.browser
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FIRST_SUMMARY_TIMEOUT = 90_000  # ms: TensorFlow's start-up in the worker
-STEP_TIMEOUT = 30_000
-
-
-# --- helpers ---------------------------------------------------------------
-
-def wait_for_htmx(page: Page) -> None:
-    """No HTMX request in flight (htmx puts .htmx-request on the requesting element)."""
-    page.wait_for_function("() => window.htmx && !document.querySelector('.htmx-request')",
-                           timeout=STEP_TIMEOUT)
-
-
-def create_model(page: Page, base_url: str, name: str, starter: str) -> str:
-    """Create a model from the home page; returns the editor's URL."""
-    page.goto(base_url + "/")
-    page.fill("#model-name", name)
-    page.check(f"input[name=starter][value={starter}]")
-    page.get_by_role("button", name="Create model").click()
-    page.wait_for_url(re.compile(r"/models/[^/?]+$"))
-    expect(page.locator("#model-name-input")).to_have_value(name)
-    page.wait_for_load_state("load")
-    return page.url
-
-
-def layer_items(page: Page):
-    return page.locator("#layer-list > li.layer-item")
 
 
 def selected_shape(page: Page):

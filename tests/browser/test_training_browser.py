@@ -15,41 +15,17 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Response, expect
 
+from tests.browser.helpers import ARTIFACTS, STEP_TIMEOUT, create_model, layer_items, wait_for_htmx
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FIRST_SUMMARY_TIMEOUT = 90_000  # ms: TensorFlow's start-up in the inspector worker
 DATA_TIMEOUT = 90_000           # ms: preparing a dataset (the data worker may start first)
 RUN_START_TIMEOUT = 60_000      # ms: a queued run becomes running (the training worker starts)
 RUN_FINISH_TIMEOUT = 90_000     # ms: a short run trains, is tested and is shown
 STOP_TIMEOUT = 15_000           # ms: a stopped run reads cancelled
-STEP_TIMEOUT = 30_000
 
 
 # --- helpers ---------------------------------------------------------------
-
-def wait_for_htmx(page: Page) -> None:
-    """No HTMX request in flight (htmx puts .htmx-request on the requesting element)."""
-    page.wait_for_function("() => window.htmx && !document.querySelector('.htmx-request')",
-                           timeout=STEP_TIMEOUT)
-
-
-def create_model(page: Page, base_url: str, name: str, starter: str) -> str:
-    """Create a model from the home page and wait for its first summary; returns the editor's URL."""
-    page.goto(base_url + "/")
-    page.fill("#model-name", name)
-    page.check(f"input[name=starter][value={starter}]")
-    page.get_by_role("button", name="Create model").click()
-    page.wait_for_url(re.compile(r"/models/[^/?]+$"))
-    expect(page.locator("#model-name-input")).to_have_value(name)
-    expect(page.locator("#summary table.summary-table")).to_be_visible(timeout=FIRST_SUMMARY_TIMEOUT)
-    page.wait_for_load_state("load")
-    wait_for_htmx(page)
-    return page.url
-
-
-def layer_items(page: Page):
-    return page.locator("#layer-list > li.layer-item")
 
 
 def input_layer(page: Page):
@@ -123,7 +99,7 @@ def epochs_done(page: Page) -> int:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_csv_upload_preview_and_attach(page: Page, live_server: str, tmp_path: Path) -> None:
-    create_model(page, live_server, "Houses", "regression")
+    create_model(page, live_server, "Houses", "regression", wait_for_summary=True)
     expect(input_layer(page).locator(".layer-shape")).to_have_text("(None, 8)")
     csv_path = write_houses_csv(tmp_path / "houses.csv")
 
@@ -189,7 +165,7 @@ def test_csv_upload_preview_and_attach(page: Page, live_server: str, tmp_path: P
 @pytest.mark.browser
 @pytest.mark.slow
 def test_train_and_watch_the_curve(page: Page, live_server: str) -> None:
-    create_model(page, live_server, "Digits dense", "dense")
+    create_model(page, live_server, "Digits dense", "dense", wait_for_summary=True)
     use_builtin_dataset(page, "digits28", "Digits")
     expect(input_layer(page).locator(".layer-shape")).to_have_text("(None, 28, 28, 1)")
     expect(page.locator("#train-button")).to_be_visible()
@@ -232,7 +208,7 @@ def test_train_and_watch_the_curve(page: Page, live_server: str) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_stop_a_run(page: Page, live_server: str) -> None:
-    create_model(page, live_server, "Digits stopped", "dense")
+    create_model(page, live_server, "Digits stopped", "dense", wait_for_summary=True)
     use_builtin_dataset(page, "digits28", "Digits")
     start_training(page, epochs=200)
 
@@ -259,7 +235,7 @@ def test_stop_a_run(page: Page, live_server: str) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_output_that_does_not_fit_is_explained(page: Page, live_server: str) -> None:
-    create_model(page, live_server, "Iris regression", "regression")
+    create_model(page, live_server, "Iris regression", "regression", wait_for_summary=True)
     expect(output_layer(page).locator(".layer-type")).to_have_text("Dense · 1 · linear")
 
     use_builtin_dataset(page, "iris", "Iris")
@@ -289,7 +265,7 @@ def test_output_that_does_not_fit_is_explained(page: Page, live_server: str) -> 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_bad_training_setting_is_explained(page: Page, live_server: str) -> None:
-    url = create_model(page, live_server, "Zero epochs", "dense")
+    url = create_model(page, live_server, "Zero epochs", "dense", wait_for_summary=True)
     use_builtin_dataset(page, "digits28", "Digits")
     expect(page.locator("#train-panel .model-runs")).to_contain_text("No runs yet.")
 
