@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -133,8 +134,12 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
         return _result(stop.state, stop.message, config, history, started,
                        checkpoint_epoch=progress.checkpoint_epoch, **stop.detail)
 
-    _save_model(model, run_dir / MODEL)
     early = _early_stopping_detail(stopper)
+    if progress.checkpoint_epoch == len(history) and not early.get("restored_best_weights"):
+        shutil.copyfile(run_dir / CHECKPOINT, run_dir / (".tmp-" + MODEL))  # the same weights: no second save
+        os.replace(run_dir / (".tmp-" + MODEL), run_dir / MODEL)
+    else:
+        _save_model(model, run_dir / MODEL)
     evaluation = None
     if request.get("evaluate", True):
         evaluation = evaluate_model(model, arrays, meta, config, run_dir=run_dir)
@@ -218,6 +223,7 @@ class _Progress(keras.callbacks.Callback):
         self.epoch = 0
         self.epoch_started = self.last_batch_event = 0.0
         self.last_checkpoint = -math.inf
+        self.last_save_s = 0.0
         self.checkpoint_epoch: int | None = None
         self.epoch_times: list[float] = []
 
@@ -264,14 +270,18 @@ class _Progress(keras.callbacks.Callback):
                    "eta_s": round(self._typical_epoch_s() * remaining, 1)})
         stop_now = self.should_stop()
         last = done >= self.config.epochs or self.model.stop_training or stop_now
-        if last or now - self.last_checkpoint >= CHECKPOINT_INTERVAL_S:
+        # A save costs tens of milliseconds or more: keep saving to a small share of training time.
+        interval = max(CHECKPOINT_INTERVAL_S, 20 * self.last_save_s)
+        if last or now - self.last_checkpoint >= interval:
             self._checkpoint(done)
         if stop_now:
             raise _StopTraining("cancelled", f"Stopped on request after epoch {done}; "
                                 f"{plural(len(self.history), 'completed epoch')} kept.")
 
     def _checkpoint(self, done: int) -> None:
+        saving = time.monotonic()
         _save_model(self.model, self.run_dir / CHECKPOINT)
+        self.last_save_s = time.monotonic() - saving
         # Written second, so the epoch it names is always the one in checkpoint.keras or older.
         _write_json(self.run_dir / CHECKPOINT_STATE,
                     {"epoch": done, "epochs": self.config.epochs, "history": self.history,
