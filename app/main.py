@@ -28,6 +28,9 @@ from app.web.training_pages import router as training_router
 from app.web.upload_limit import UploadSizeLimitMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+# TensorFlow's import in the inspector worker takes a core for seconds: start it once the
+# first page is likely served, yet well before a learner has created a model.
+WARM_UP_DELAY_S = 1.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler.recover()
         # Warm up TensorFlow in the worker just after start-up, so its import does not
         # compete with serving the first page.
-        warm_up = threading.Timer(1.0, inspector.start)
+        warm_up = threading.Timer(WARM_UP_DELAY_S, inspector.start)
         warm_up.daemon = True
         warm_up.start()
         yield

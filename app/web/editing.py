@@ -60,15 +60,20 @@ def edit_error(exc: EditError) -> PublicError:
 
 
 def apply_edit(session: Session, settings: Settings, record: ModelRecord,
-               edit: Callable[[Graph], Graph], description: str) -> Graph:
+               edit: Callable[[Graph], Graph], description: str,
+               inspector: Inspector | None = None) -> Graph:
+    """Apply and store an edit; with an inspector, Keras starts on the new summary at once."""
     graph = repository.load_graph(record)
     try:
         new_graph = edit(graph)
     except EditError as exc:
         raise edit_error(exc) from None
-    too_large = [i for i in validate(new_graph, settings.limits).issues if i.too_large]
+    report = validate(new_graph, settings.limits)
+    too_large = [i for i in report.issues if i.too_large]
     if too_large:
         raise InvalidInput(too_large[0].message, layer_id=too_large[0].node_id)
+    if inspector is not None and report.ok:
+        inspector.prefetch(new_graph)
     repository.save_graph(session, record, new_graph, description, settings.undo_depth)
     return new_graph
 

@@ -68,7 +68,7 @@ class Editor:
     def edit(self, record: ModelRecord, edit: Callable[[Graph], Graph], description: str, *,
              selected: str | None, form_values: dict[str, Any] | None = None) -> HTMLResponse:
         try:
-            apply_edit(self.session, self.settings, record, edit, description)
+            apply_edit(self.session, self.settings, record, edit, description, self.inspector)
         except PublicError as exc:
             return self.show(record, selected=exc.layer_id or selected, error=exc, form_values=form_values)
         return self.show(record, selected=selected)
@@ -134,7 +134,7 @@ def add_layer(form: FormDep, record: PageModel, view: EditorDep) -> HTMLResponse
         return new
 
     try:
-        apply_edit(view.session, view.settings, record, edit, f"add {type_name}")
+        apply_edit(view.session, view.settings, record, edit, f"add {type_name}", view.inspector)
     except PublicError as exc:
         return view.show(record, selected=after, error=exc)
     return view.show(record, selected=added["id"])

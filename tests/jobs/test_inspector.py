@@ -55,3 +55,10 @@ def test_a_hung_worker_times_out_and_is_replaced():
         assert worker.summarize(STARTERS["convnet"].graph())["total_params"] == 93_322
     finally:
         worker.stop()
+
+
+def test_a_prefetched_summary_is_ready_for_the_request(inspector):
+    graph = stack(("Input", {"shape": [12]}), ("Dense", {"units": 7}))
+    inspector.prefetch(graph)
+    assert inspector.summarize(graph)["total_params"] == 12 * 7 + 7  # waits for the prefetch, no second build
+    assert len([k for k in inspector._cache if '"units": 7' in k]) == 1

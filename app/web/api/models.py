@@ -67,49 +67,51 @@ def duplicate(body: ModelDuplicate, record: ApiModel, session: SessionDep, setti
 
 
 @router.post("/models/{model_id}/layers", status_code=201)
-def add_layer(body: LayerCreate, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
+def add_layer(body: LayerCreate, record: ApiModel, session: SessionDep, settings: SettingsDep,
+              inspector: InspectorDep) -> ModelOut:
     """Add a layer after `after` (default: the last one), or wired to `inputs`."""
     apply_edit(session, settings, record,
                lambda g: edits.add_layer(g, body.type, body.params, body.name, body.after, body.inputs)[0],
-               f"add {body.type}")
+               f"add {body.type}", inspector)
     return model_out(record, settings)
 
 
 @router.patch("/models/{model_id}/layers/{layer_id}")
 def update_layer(layer_id: str, body: LayerUpdate, record: ApiModel, session: SessionDep,
-                 settings: SettingsDep) -> ModelOut:
+                 settings: SettingsDep, inspector: InspectorDep) -> ModelOut:
     apply_edit(session, settings, record,
-               lambda g: edits.update_layer(g, layer_id, body.params, body.name), f"change {layer_id}")
+               lambda g: edits.update_layer(g, layer_id, body.params, body.name), f"change {layer_id}", inspector)
     return model_out(record, settings)
 
 
 @router.delete("/models/{model_id}/layers/{layer_id}")
-def remove_layer(layer_id: str, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
-    apply_edit(session, settings, record, lambda g: edits.remove_layer(g, layer_id), f"remove {layer_id}")
+def remove_layer(layer_id: str, record: ApiModel, session: SessionDep, settings: SettingsDep,
+                 inspector: InspectorDep) -> ModelOut:
+    apply_edit(session, settings, record, lambda g: edits.remove_layer(g, layer_id), f"remove {layer_id}", inspector)
     return model_out(record, settings)
 
 
 @router.post("/models/{model_id}/layers/{layer_id}/move")
 def move_layer(layer_id: str, body: LayerMove, record: ApiModel, session: SessionDep,
-               settings: SettingsDep) -> ModelOut:
+               settings: SettingsDep, inspector: InspectorDep) -> ModelOut:
     """Move a layer one step (`direction`) or to a list index (`position`)."""
     if (body.direction is None) == (body.position is None):
         raise InvalidInput("Send either `direction` (up or down) or `position` (a list index).",
                            layer_id=layer_id, field="direction")
     if body.direction:
         apply_edit(session, settings, record, lambda g: edits.move_layer(g, layer_id, body.direction),
-                   f"move {layer_id} {body.direction}")
+                   f"move {layer_id} {body.direction}", inspector)
     else:
         apply_edit(session, settings, record, lambda g: edits.move_layer_to(g, layer_id, body.position),
-                   f"move {layer_id}")
+                   f"move {layer_id}", inspector)
     return model_out(record, settings)
 
 
 @router.put("/models/{model_id}/layers/{layer_id}/inputs")
 def rewire_layer(layer_id: str, body: LayerRewire, record: ApiModel, session: SessionDep,
-                 settings: SettingsDep) -> ModelOut:
+                 settings: SettingsDep, inspector: InspectorDep) -> ModelOut:
     apply_edit(session, settings, record, lambda g: edits.rewire_layer(g, layer_id, body.inputs),
-               f"rewire {layer_id}")
+               f"rewire {layer_id}", inspector)
     return model_out(record, settings)
 
 
