@@ -35,7 +35,7 @@ WARM_UP_DELAY_S = 1.0
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    settings.signing_key  # create or read the key now, not during a request
+    _ = settings.signing_key  # create or read the key now, not during a request
     engine = make_engine(settings.resolved_database_url)
     sessions = make_session_factory(engine)
     inspector = Inspector(timeout=settings.inspect_timeout)

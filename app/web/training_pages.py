@@ -35,7 +35,7 @@ PageRun = Annotated[RunRecord, Depends(page_run)]
 def training_form_values(form: Any) -> dict[str, Any]:
     """The settings a run form sent; checkboxes send false through a hidden field first."""
     values: dict[str, Any] = {}
-    for name, param in PARAMS_BY_NAME.items():
+    for name in PARAMS_BY_NAME:
         sent = form.getlist(f"t.{name}")
         if not sent:
             continue

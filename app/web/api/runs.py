@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any, AsyncIterable
 
 from fastapi import APIRouter, Depends, Header, Request
