@@ -9,21 +9,16 @@ never used.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
+from tests.server_process import start_server, stop_server
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -33,59 +28,16 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SERVER_START_TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start the app under uvicorn on a free port; yields its base URL."""
-    data_dir = tmp_path_factory.mktemp("layerlab-data")
-    log_path = data_dir / "server.log"
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "LAYERLAB_DATA_DIR": str(data_dir)}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + SERVER_START_TIMEOUT
-            while not _answers(base_url + "/"):
-                if process.poll() is not None:
-                    pytest.fail(f"The server exited with code {process.returncode} before answering; "
-                                f"its log:\n{log_path.read_text(errors='replace')}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"The server did not answer GET / within {SERVER_START_TIMEOUT:.0f} s; "
-                                f"its log:\n{log_path.read_text(errors='replace')}")
-                time.sleep(0.2)
-            yield base_url
-        finally:
-            _stop(process)
+    process, base_url = start_server(tmp_path_factory.mktemp("layerlab-data"))
+    try:
+        yield base_url
+    finally:
+        stop_server(process)
 
 
 @pytest.fixture(scope="session")
