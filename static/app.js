@@ -50,7 +50,16 @@
     }
   }
 
+  function focusFirstError(event) {
+    // After a refused edit, take the keyboard (and the eye) to the field that needs fixing.
+    var status = event && event.detail && event.detail.xhr ? event.detail.xhr.status : 0;
+    if (status < 400) return;
+    var field = document.querySelector("[aria-invalid=true]");
+    if (field) { field.focus(); field.scrollIntoView({ block: "center" }); }
+  }
+
   function refresh() { enableDrag(); showSelectedInDiagram(); }
+  document.addEventListener("htmx:afterSettle", focusFirstError);
   document.addEventListener("DOMContentLoaded", refresh);
   document.addEventListener("htmx:afterSettle", refresh);
 })();

@@ -353,7 +353,9 @@ def coerce_param(param: Param, value: Any) -> Any:
     """Return the normalized value, or raise ParamError in Keras' wording."""
 
     def fail() -> ParamError:
-        shown = value if not isinstance(value, str) else repr(value)
+        # A number typed into a form arrives as text; show it as the number it is.
+        numeric_text = isinstance(value, str) and _as_float(value) is not None
+        shown = value.strip() if numeric_text else value if not isinstance(value, str) else repr(value)
         if isinstance(shown, str) and len(shown) > 60:
             shown = shown[:57] + "..."
         return ParamError(

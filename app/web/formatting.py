@@ -36,3 +36,10 @@ def param_text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def compact_number(value: float) -> str:
+    """6.0 -> 6, 0.123456 -> 0.1235: numbers as a person writes them."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -37,6 +37,7 @@ templates.env.filters.update(
     number=formatting.number,
     size=formatting.byte_size,
     param_text=formatting.param_text,
+    compact_number=formatting.compact_number,
 )
 
 
