@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     data_worker = WarmWorker("data", timeout=settings.prepare_timeout, preload_keras=False)
     notifier = RunNotifier()
     scheduler = Scheduler(sessions, settings.data_dir, settings.running_runs_limit,
-                          settings.max_running_runs_per_workspace, notifier, LocalExecutor)
+                          settings.max_running_runs_per_workspace, notifier,
+                          lambda sink: LocalExecutor(sink, warm_spares=settings.warm_training_workers))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

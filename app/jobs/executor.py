@@ -35,27 +35,69 @@ class _Job:
         self.finished = False
 
 
-class LocalExecutor:
-    """One spawned process per run; events come back over a pipe, read by one thread per run."""
+class _Spare:
+    """A training process that has imported TensorFlow already and waits for its run."""
 
-    def __init__(self, on_event: EventSink):
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Any, stop: Any):
+        self.process, self.conn, self.stop = process, conn, stop
+
+
+class LocalExecutor:
+    """One spawned process per run; events come back over a pipe, read by one thread per run.
+
+    With `warm_spares`, that many processes are kept ready with TensorFlow imported, so a
+    run starts training at once instead of after seconds of imports.
+    """
+
+    def __init__(self, on_event: EventSink, warm_spares: int = 1):
         self._on_event = on_event
         self._jobs: dict[int, _Job] = {}
+        self._spares: list[_Spare] = []
+        self._warm_spares = warm_spares
+        self._closed = False
         self._lock = threading.Lock()
         self._context = multiprocessing.get_context("spawn")
 
-    def submit(self, run_id: int, request: dict[str, Any]) -> None:
-        receiver, sender = self._context.Pipe(duplex=False)
+    def _start_process(self, name: str) -> _Spare:
+        parent, child = self._context.Pipe()
         stop = self._context.Event()
-        process = self._context.Process(target=run_job, args=(request, sender, stop),
-                                        name=f"layerlab-run-{run_id}", daemon=True)
+        process = self._context.Process(target=run_job, args=(child, stop), name=name, daemon=True)
         process.start()
-        sender.close()
-        job = _Job(process, stop)
+        child.close()
+        return _Spare(process, parent, stop)
+
+    def warm_up(self) -> None:
+        """Start the spare processes (in the background: spawning takes a moment)."""
+        def fill() -> None:
+            with self._lock:
+                missing = 0 if self._closed else self._warm_spares - len(self._spares)
+            for _ in range(max(0, missing)):
+                spare = self._start_process("layerlab-spare")
+                with self._lock:
+                    if self._closed:
+                        spare.process.kill()
+                    else:
+                        self._spares.append(spare)
+        threading.Thread(target=fill, daemon=True, name="layerlab-spares").start()
+
+    def _take_spare(self) -> _Spare | None:
+        with self._lock:
+            while self._spares:
+                spare = self._spares.pop(0)
+                if spare.process.is_alive():
+                    return spare
+        return None
+
+    def submit(self, run_id: int, request: dict[str, Any]) -> None:
+        worker = self._take_spare() or self._start_process(f"layerlab-run-{run_id}")
+        worker.conn.send(request)
+        job = _Job(worker.process, worker.stop)
         with self._lock:
             self._jobs[run_id] = job
-        threading.Thread(target=self._pump, args=(run_id, job, receiver), daemon=True,
+        threading.Thread(target=self._pump, args=(run_id, job, worker.conn), daemon=True,
                          name=f"layerlab-run-{run_id}-events").start()
+        if self._warm_spares:
+            self.warm_up()  # replace the spare just used
 
     def _pump(self, run_id: int, job: _Job, receiver: Any) -> None:
         try:
@@ -124,7 +166,9 @@ class LocalExecutor:
 
     def shutdown(self) -> None:
         with self._lock:
-            jobs = list(self._jobs.values())
-        for job in jobs:
-            if job.process.is_alive():
-                job.process.kill()
+            self._closed = True
+            processes = [job.process for job in self._jobs.values()] + [s.process for s in self._spares]
+            self._spares = []
+        for process in processes:
+            if process.is_alive():
+                process.kill()

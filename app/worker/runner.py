@@ -11,12 +11,17 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 
-def run_job(request: dict[str, Any], conn: Connection, stop: Any) -> None:
+def run_job(conn: Connection, stop: Any) -> None:
+    """Import TensorFlow, then wait for one run's request on `conn` (a spare waits here)."""
     from app.worker.service import quiet_tensorflow
 
     quiet_tensorflow()
     from app.worker.train import run_training
 
+    try:
+        request = conn.recv()
+    except (EOFError, OSError):
+        return  # the server went away, or shut down, before giving this spare a run
     parent = os.getppid()
 
     def should_stop() -> bool:
