@@ -159,6 +159,10 @@ class LocalExecutor:
         if job is not None and job.process.is_alive():
             job.process.kill()
 
+    def spare_pids(self) -> list[int]:
+        with self._lock:
+            return [s.process.pid for s in self._spares if s.process.is_alive()]
+
     def pid(self, run_id: int) -> int | None:
         with self._lock:
             job = self._jobs.get(run_id)

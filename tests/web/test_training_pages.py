@@ -76,3 +76,20 @@ def test_an_unknown_dataset_choice_is_explained(browser_client):
     url = new_model(browser_client, "dense")
     response = browser_client.post(f"{url}/dataset", data={"dataset": "builtin:imagenet"}, headers=HTMX)
     assert response.status_code == 422 and "Expected one of" in response.text
+
+
+def test_after_a_first_run_the_next_one_starts_in_a_warm_process(browser_client):
+    executor = browser_client.app.state.scheduler.executor
+    url = new_model(browser_client, "regression")
+    browser_client.post(f"{url}/dataset", data={"dataset": "builtin:plane", "d.n_samples": "100"}, headers=HTMX)
+    first = browser_client.post(f"{url}/runs", data={"t.epochs": "1"}, headers=HTMX).headers["HX-Redirect"]
+    wait_for_state(browser_client, int(first.rsplit("/", 1)[1]), {"completed"})
+    end = time.monotonic() + 60
+    while not executor.spare_pids() and time.monotonic() < end:
+        time.sleep(0.2)
+    (spare,) = executor.spare_pids()
+    second = browser_client.post(f"{url}/runs", data={"t.epochs": "300"}, headers=HTMX).headers["HX-Redirect"]
+    run_id = int(second.rsplit("/", 1)[1])
+    assert executor.pid(run_id) == spare
+    browser_client.post(f"/api/v1/runs/{run_id}/stop")
+    assert wait_for_state(browser_client, run_id, {"cancelled", "completed"})["epochs_done"] >= 0
