@@ -92,4 +92,4 @@ def test_after_a_first_run_the_next_one_starts_in_a_warm_process(browser_client)
     run_id = int(second.rsplit("/", 1)[1])
     assert executor.pid(run_id) == spare
     browser_client.post(f"/api/v1/runs/{run_id}/stop")
-    assert wait_for_state(browser_client, run_id, {"cancelled", "completed"})["epochs_done"] >= 0
+    wait_for_state(browser_client, run_id, {"cancelled", "completed"})  # raises if it never ends
