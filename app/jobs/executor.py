@@ -22,6 +22,7 @@ STOP_GRACE_SECONDS = 10.0  # a worker that ignores a stop this long is killed
 
 
 class Executor(Protocol):
+    def warm_up(self) -> None: ...  # a hint: a run is likely soon
     def submit(self, run_id: int, request: dict[str, Any]) -> None: ...
     def cancel(self, run_id: int) -> None: ...
     def running(self) -> set[int]: ...
@@ -68,6 +69,9 @@ class LocalExecutor:
 
     def warm_up(self) -> None:
         """Start the spare processes (in the background: spawning takes a moment)."""
+        if not self._warm_spares:
+            return
+
         def fill() -> None:
             with self._lock:
                 missing = 0 if self._closed else self._warm_spares - len(self._spares)
@@ -96,8 +100,7 @@ class LocalExecutor:
             self._jobs[run_id] = job
         threading.Thread(target=self._pump, args=(run_id, job, worker.conn), daemon=True,
                          name=f"layerlab-run-{run_id}-events").start()
-        if self._warm_spares:
-            self.warm_up()  # replace the spare just used
+        self.warm_up()  # replace the spare just used
 
     def _pump(self, run_id: int, job: _Job, receiver: Any) -> None:
         try:

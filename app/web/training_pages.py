@@ -48,7 +48,7 @@ def training_form_values(form: Any) -> dict[str, Any]:
 
 @router.post("/models/{model_id}/dataset", response_class=HTMLResponse)
 def choose_dataset(form: FormDep, record: PageModel, workspace_id: PageWorkspace, view: EditorDep,
-                   worker: DataWorkerDep) -> HTMLResponse:
+                   worker: DataWorkerDep, scheduler: SchedulerDep) -> HTMLResponse:
     """Attach a workspace dataset, or prepare a built-in one first."""
     choice = str(form.get("dataset") or "")
     try:
@@ -63,6 +63,7 @@ def choose_dataset(form: FormDep, record: PageModel, workspace_id: PageWorkspace
         else:
             raise PublicError("Choose a dataset from the list.", field="dataset", status=422)
         datasets.attach(view.session, view.settings, record, dataset)
+        scheduler.executor.warm_up()  # a model with data is usually trained soon
     except PublicError as exc:
         exc.field = exc.field or "dataset"
         return view.show(record, error=exc, panel_error=True)

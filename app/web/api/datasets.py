@@ -16,7 +16,7 @@ from app.errors import InvalidInput, NotFound
 from app.store import repository
 from app.store.tables import DatasetRecord
 from app.web import datasets
-from app.web.deps import ApiModel, ApiWorkspace, DataWorkerDep, SessionDep, SettingsDep
+from app.web.deps import ApiModel, ApiWorkspace, DataWorkerDep, SchedulerDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["datasets"])
 
@@ -148,10 +148,11 @@ def delete_dataset(dataset_id: int, workspace_id: ApiWorkspace, session: Session
 
 @router.put("/models/{model_id}/dataset")
 def attach(body: AttachRequest, record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep,
-           settings: SettingsDep) -> dict[str, Any]:
+           settings: SettingsDep, scheduler: SchedulerDep) -> dict[str, Any]:
     """Attach a dataset: the Input layer takes the data's shape; the fitting output and loss are proposed."""
     dataset = datasets.get_dataset(session, workspace_id, body.dataset_id)
     graph = datasets.attach(session, settings, record, dataset)
+    scheduler.executor.warm_up()  # a model with data is usually trained soon
     meta = datasets.meta_of(dataset)
     return {"model_id": record.id, "dataset": dataset_out(dataset),
             "proposed_output": datasets.output_proposal(meta),
