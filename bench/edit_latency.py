@@ -26,9 +26,6 @@ import json
 import math
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,16 +34,14 @@ from pathlib import Path
 import httpx
 import psutil
 
+from live_server import free_port, start_server, stop
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 EDITS = 200
 WARMUP_FLOOR = 50
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -55,33 +50,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered), math.ceil(q / 100 * len(ordered))) - 1)]
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown stops the inspector too
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
-def start_server(data_dir: str, port: int) -> tuple[subprocess.Popen, float]:
-    env = {**os.environ, "LAYERLAB_DATA_DIR": data_dir}
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return proc, time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        if time.perf_counter() - started > 60:
-            raise RuntimeError("the server did not serve GET / within 60 s")
-        time.sleep(0.01)
 
 
 def edit_plan(layers: list[dict]) -> list[tuple[str, dict]]:

@@ -46,8 +46,6 @@ import json
 import os
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,6 +56,8 @@ from typing import Any
 
 import httpx
 import psutil
+
+from live_server import free_port, start_server, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 32
@@ -222,39 +222,10 @@ print(json.dumps({"start": M_START, "import0": M_IMPORT0, "imported": M_IMPORTED
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown stops its workers too
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
-def start_server(data_dir: str, port: int) -> tuple[subprocess.Popen, float]:
-    env = {**os.environ, "LAYERLAB_DATA_DIR": data_dir}
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return proc, time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        if time.perf_counter() - started > 60:
-            raise RuntimeError("the server did not serve GET / within 60 s")
-        time.sleep(0.01)
 
 
 def median(values: list[float]) -> float | None:
