@@ -94,7 +94,8 @@ def _params_from_form(form: FormData, node_type: str) -> dict[str, Any]:
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, workspace_id: PageWorkspace, session: SessionDep) -> HTMLResponse:
     models = [(r, len(repository.load_graph(r).nodes)) for r in repository.list_models(session, workspace_id)]
-    return render(request, "home.html", {"models": models, "starters": STARTERS.values()})
+    return render(request, "home.html", {"models": models, "starters": STARTERS.values(),
+                                         "recent_runs": runs.list_runs(session, workspace_id)[:5]})
 
 
 @router.post("/models")

@@ -51,6 +51,8 @@ def test_choose_data_train_and_read_the_results(browser_client):
     assert f"/api/v1/runs/{run_id}/model" in page
     again = browser_client.post(f"{run_url}/evaluate", headers=HTMX)
     assert again.status_code == 200 and 'id="evaluation"' in again.text
+    home = browser_client.get("/").text
+    assert "Recent runs" in home and f'href="/runs/{run_id}"' in home
 
 
 def test_dataset_page_shows_the_preview(browser_client):
