@@ -207,9 +207,13 @@ def check_input(input_shape: list[int] | tuple[int, ...], meta: DatasetMeta,
                   f"Set the Input shape to {fits}.", node_id, field="shape")]
 
 
-def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig) -> list[Issue]:
-    """Input and output checks for one graph; graph errors are validate()'s to report."""
-    report = validate(graph)
+def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig,
+                   report: Report | None = None) -> list[Issue]:
+    """Input and output checks for one graph; graph errors are validate()'s to report.
+
+    Pass the graph's `report` when the caller has validated it already.
+    """
+    report = report or validate(graph)
     issues: list[Issue] = []
     inputs = [n for n in graph.nodes if n.type == "Input"]
     if len(inputs) == 1:

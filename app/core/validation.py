@@ -56,9 +56,6 @@ class Report:
     def activation_values(self) -> int:
         return sum(math.prod(s.output) for s in self.shapes.values())
 
-    def for_node(self, node_id: str) -> list[Issue]:
-        return [i for i in self.issues if i.node_id == node_id]
-
     def as_dict(self) -> dict[str, object]:
         return {
             "valid": self.ok,

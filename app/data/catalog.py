@@ -14,8 +14,6 @@ from typing import Any
 from app.core.catalog import Param, coerce_param
 from app.data.errors import DatasetParamError, UploadError
 
-KINDS = ("image", "table", "points2d")
-TASKS = ("classification", "regression")
 
 MNIST_CLASS_NAMES = tuple(str(d) for d in range(10))
 FASHION_MNIST_CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

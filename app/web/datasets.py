@@ -22,6 +22,7 @@ from app.config import Settings
 from app.core import graph as edits
 from app.core.graph import Graph
 from app.core.training import default_config, output_head
+from app.core.validation import Report
 from app.data.catalog import BUILTIN_DATASETS, UploadLimits
 from app.data.prepared import DatasetMeta, read_meta
 from app.errors import InvalidInput, NotFound, PublicError
@@ -200,6 +201,6 @@ def fit_output_layer(session: Session, settings: Settings, model: ModelRecord, m
                       "fit the output layer to the data")
 
 
-def suggested_config(meta: DatasetMeta, graph: Graph) -> dict[str, Any]:
-    head = output_head(graph)
+def suggested_config(meta: DatasetMeta, graph: Graph, report: Report | None = None) -> dict[str, Any]:
+    head = output_head(graph, report)
     return default_config(meta, head.units if head else None).get_config()

@@ -93,7 +93,7 @@ def describe_model(record: ModelRecord, settings: Settings, inspector: Inspector
         state.notices.append(str(exc))
     if meta is not None:
         # Added after the summary: a model that does not fit the data still has a summary.
-        state.fit_issues = check_training(graph, meta, default_config(meta, _output_units(state)))
+        state.fit_issues = check_training(graph, meta, default_config(meta, _output_units(state)), state.report)
     return state
 
 

@@ -49,7 +49,7 @@ class Editor:
         ids = [n.id for n in state.graph.nodes]
         if selected not in ids:
             selected = ids[-1] if ids else None
-        suggested = datasets.suggested_config(meta, state.graph) if meta else {}
+        suggested = datasets.suggested_config(meta, state.graph, state.report) if meta else {}
         context = {
             "model": record, "state": state, "selected_id": selected,
             "selected": state.graph.node(selected) if selected else None,
