@@ -39,10 +39,11 @@ def events_after(session: Session, run_id: int, after_id: int, limit: int = 500)
     return list(session.scalars(query.order_by(RunEvent.id).limit(limit)))
 
 
-def history(session: Session, run_id: int) -> dict[str, Any]:
-    """Epoch metrics (every epoch) and batch losses (thinned to a chart's worth)."""
+def history(session: Session, run_id: int, with_batches: bool = True) -> dict[str, Any]:
+    """Epoch metrics (every epoch) and batch losses (thinned to a chart's worth; skipped for lists)."""
+    kinds = ("epoch", "batch") if with_batches else ("epoch",)
     rows = session.execute(select(RunEvent.type, RunEvent.data_json)
-                           .where(RunEvent.run_id == run_id, RunEvent.type.in_(("epoch", "batch")))
+                           .where(RunEvent.run_id == run_id, RunEvent.type.in_(kinds))
                            .order_by(RunEvent.id)).all()
     epochs: dict[int, dict[str, Any]] = {}
     batches: list[dict[str, Any]] = []

@@ -32,10 +32,10 @@ def start_run(session: Session, settings: Settings, scheduler: Scheduler, worksp
         first = report.errors[0]
         raise InvalidInput(f"Fix the model first: {first.message}", layer_id=first.node_id, field=first.field)
     try:
-        config = TrainConfig.from_values({**datasets.suggested_config(meta, graph), **overrides})
+        config = TrainConfig.from_values({**datasets.suggested_config(meta, graph, report), **overrides})
     except ParamError as exc:
         raise InvalidInput(exc.message, field=exc.param) from None
-    errors = [i for i in check_training(graph, meta, config) if i.severity == "error"]
+    errors = [i for i in check_training(graph, meta, config, report) if i.severity == "error"]
     if errors:
         raise InvalidInput(errors[0].message, layer_id=errors[0].node_id, field=errors[0].field,
                            extra={"issues": [i.as_dict() for i in errors]})
@@ -52,11 +52,12 @@ def start_run(session: Session, settings: Settings, scheduler: Scheduler, worksp
     return run
 
 
-def run_out(session: Session, scheduler: Scheduler, run: RunRecord) -> dict[str, Any]:
-    history = runs.history(session, run.id)
+def run_out(session: Session, scheduler: Scheduler, run: RunRecord, detail: bool = True) -> dict[str, Any]:
+    """A run as the API and pages show it; lists leave out the metrics history and the graph."""
+    history = runs.history(session, run.id, with_batches=detail)
     config = json.loads(run.config_json)
     progress = runs.latest_progress(session, run.id)
-    return {
+    out = {
         "id": run.id, "state": run.state, "reason": run.reason,
         "model_id": run.model_id, "model_name": run.model_name,
         "dataset_id": run.dataset_id, "dataset_name": run.dataset_name,
@@ -64,10 +65,12 @@ def run_out(session: Session, scheduler: Scheduler, run: RunRecord) -> dict[str,
         "queue_position": scheduler.queue_position(session, run),
         "created_at": run.created_at, "started_at": run.started_at, "finished_at": run.finished_at,
         "progress": progress, "best_epoch": best_epoch(history["epochs"]),
-        "metrics": history, "evaluation": json.loads(run.evaluation_json) if run.evaluation_json else None,
-        "graph": json.loads(run.graph_json),
+        "evaluation": json.loads(run.evaluation_json) if run.evaluation_json else None,
         "model_url": f"/api/v1/runs/{run.id}/model" if (scheduler.run_folder(run.id) / "model.keras").exists() else None,
     }
+    if detail:
+        out.update(metrics=history, graph=json.loads(run.graph_json))
+    return out
 
 
 def best_epoch(epochs: list[dict[str, Any]]) -> int | None:

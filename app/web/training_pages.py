@@ -148,7 +148,7 @@ def prepare_dataset_again(request: Request, form: FormDep, dataset_id: int, work
 @router.get("/runs", response_class=HTMLResponse)
 def runs_page(request: Request, workspace_id: PageWorkspace, session: SessionDep,
               scheduler: SchedulerDep) -> HTMLResponse:
-    listed = [run_out(session, scheduler, run) for run in runs.list_runs(session, workspace_id)]
+    listed = [run_out(session, scheduler, run, detail=False) for run in runs.list_runs(session, workspace_id)]
     return render(request, "runs.html", {"runs": listed})
 
 

@@ -46,8 +46,7 @@ def start(body: dict[str, Any], record: ApiModel, workspace_id: ApiWorkspace, se
 @router.get("/runs")
 def list_runs(workspace_id: ApiWorkspace, session: SessionDep, scheduler: SchedulerDep,
               model_id: int | None = None) -> list[dict[str, Any]]:
-    return [{key: value for key, value in run_out(session, scheduler, run).items() if key not in ("metrics", "graph")}
-            for run in runs.list_runs(session, workspace_id, model_id)]
+    return [run_out(session, scheduler, run, detail=False) for run in runs.list_runs(session, workspace_id, model_id)]
 
 
 @router.get("/runs/{run_id}")
