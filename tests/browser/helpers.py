@@ -36,3 +36,9 @@ def create_model(page: Page, base_url: str, name: str, starter: str, wait_for_su
 
 def layer_items(page: Page):
     return page.locator("#layer-list > li.layer-item")
+
+
+def save_screenshot(page: Page, name: str) -> None:
+    """A full-page screenshot in test-artifacts/ (git-ignored), to look at after a run."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)

@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from tests.browser.helpers import (ARTIFACTS, FIRST_SUMMARY_TIMEOUT, STEP_TIMEOUT, create_model, layer_items,
+from tests.browser.helpers import (FIRST_SUMMARY_TIMEOUT, STEP_TIMEOUT, create_model, layer_items, save_screenshot,
                                    wait_for_htmx)
 
 pytestmark = pytest.mark.browser
@@ -123,8 +123,7 @@ def test_build_convnet_from_blank_by_clicking(page: Page, live_server: str) -> N
     expect(page.locator("#total-params")).to_have_text("93,322", timeout=FIRST_SUMMARY_TIMEOUT)
     expect(layer_items(page)).to_have_count(9)
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "editor-convnet.png"), full_page=True)
+    save_screenshot(page, "editor-convnet.png")
 
 
 def select_dense_64(page: Page) -> str:

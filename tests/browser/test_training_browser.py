@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from tests.browser.helpers import ARTIFACTS, STEP_TIMEOUT, create_model, layer_items, wait_for_htmx
+from tests.browser.helpers import STEP_TIMEOUT, create_model, layer_items, save_screenshot, wait_for_htmx
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -158,8 +158,7 @@ def test_csv_upload_preview_and_attach(page: Page, live_server: str, tmp_path: P
     assert set(sizes) == {"train", "val", "test"}, sizes
     assert sum(sizes.values()) == 60 and all(v > 0 for v in sizes.values()), sizes
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "dataset-csv-preview.png"), full_page=True)
+    save_screenshot(page, "dataset-csv-preview.png")
 
 
 @pytest.mark.browser
@@ -201,8 +200,7 @@ def test_train_and_watch_the_curve(page: Page, live_server: str) -> None:
     assert answer.status == 200, answer.status
     assert answer.body()[:2] == b"PK"
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "run-completed.png"), full_page=True)
+    save_screenshot(page, "run-completed.png")
 
 
 @pytest.mark.browser
@@ -228,8 +226,7 @@ def test_stop_a_run(page: Page, live_server: str) -> None:
     done = epochs_done(page)
     assert 1 <= done < 200, done
     expect(page.locator("#resume-button")).to_have_text(f"Resume from epoch {done}", timeout=STOP_TIMEOUT)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "run-cancelled.png"), full_page=True)
+    save_screenshot(page, "run-cancelled.png")
 
 
 @pytest.mark.browser
@@ -247,8 +244,7 @@ def test_output_that_does_not_fit_is_explained(page: Page, live_server: str) -> 
     expect(output_layer(page)).to_have_class(re.compile(r"\bhas-error\b"))
     expect(page.locator("#train-panel")).to_contain_text("3 units with softmax")
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "editor-output-mismatch.png"), full_page=True)
+    save_screenshot(page, "editor-output-mismatch.png")
 
     with page.expect_response(is_post_to("/dataset/fit-output"), timeout=STEP_TIMEOUT) as answer:
         page.click("#fit-output-button")
@@ -282,8 +278,7 @@ def test_bad_training_setting_is_explained(page: Page, live_server: str) -> None
     expect(page.locator("#t-epochs")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#t-epochs")).to_have_value("0")  # kept for correction
     expect(page.locator("#train-panel .model-runs")).to_contain_text("No runs yet.")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "editor-bad-epochs.png"), full_page=True)
+    save_screenshot(page, "editor-bad-epochs.png")
 
     # Nothing was stored: a fresh load still shows no run, and the default epochs.
     page.goto(url)
