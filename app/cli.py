@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=settings.port, help=f"default: {settings.port} (LAYERLAB_PORT)")
     args = parser.parse_args(argv)
     print(f"LayerLab on http://{args.host}:{args.port}  (data in {settings.data_dir.resolve()})")
-    uvicorn.run("app.main:app", host=args.host, port=args.port, log_level="info")
+    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, log_level="info")
 
 
 if __name__ == "__main__":

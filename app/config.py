@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_activation_values: int = Field(20_000_000, ge=1, description="Largest number of "
                                        "intermediate values one sample may produce, summed over layers.")
     max_models_per_workspace: int = Field(200, ge=1, description="How many models one workspace may hold.")
+    max_datasets_per_workspace: int = Field(100, ge=1, description="How many datasets (built-in choices and "
+                                            "uploads) one workspace may hold.")
     undo_depth: int = Field(100, ge=1, description="How many edits of each model can be undone.")
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest upload accepted, in "
                                   "bytes; larger ones are refused while they arrive.")

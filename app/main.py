@@ -1,4 +1,8 @@
-"""The ASGI application: `uvicorn app.main:app`."""
+"""The ASGI application's factory: `layerlab`, or `uvicorn --factory app.main:create_app`.
+
+Importing this module has no side effects: the data directory, the secret key and the
+database are created when `create_app()` runs.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +26,10 @@ from app.jobs.warm_worker import WarmWorker
 from app.store.db import make_engine, make_session_factory
 from app.web.api import catalog, datasets, models, runs, workspaces
 from app.web.cookies import WorkspaceCookieMiddleware
+from app.web.deps import COOKIE_NAME
 from app.web.errors import install_error_handlers
 from app.web.pages import router as pages_router
+from app.web.security import SecurityMiddleware
 from app.web.training_pages import router as training_router
 from app.web.upload_limit import UploadSizeLimitMiddleware
 
@@ -79,13 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.notifier = notifier
     app.add_middleware(WorkspaceCookieMiddleware, secure=settings.secure_cookies)
     app.add_middleware(UploadSizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(SecurityMiddleware, cookie_name=COOKIE_NAME)  # outermost: every response
     install_error_handlers(app)
     for router in (workspaces.router, catalog.router, models.router, datasets.router, runs.router):
+        for route in router.routes:  # "api.<function>", so page and API route names never collide
+            route.name = route.name if route.name.startswith("api.") else f"api.{route.name}"  # type: ignore[attr-defined]
         app.include_router(router, prefix="/api/v1")
     app.include_router(pages_router)
     app.include_router(training_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
-
-
-app = create_app()

@@ -3,7 +3,7 @@
 Run from the repository root: `.venv/bin/python bench/edit_latency.py`.
 
 What it measures:
-1. Start-up: a real `uvicorn app.main:app` subprocess (fresh LAYERLAB_DATA_DIR),
+1. Start-up: a real `uvicorn --factory app.main:create_app` subprocess (fresh LAYERLAB_DATA_DIR),
    from process launch to the first GET / answering 200 (target < 2 s).
 2. Inspector warm-up (printed, not a target): a workspace and a "convnet" model
    are created; the first GET .../summary waits for the worker to import TensorFlow.
@@ -125,7 +125,8 @@ def run_server_part(report: dict) -> list[dict]:
 
 def run_floor(report: dict, graph_dicts: list[dict]) -> None:
     """summarize_graph in this process on the same graphs: the cost of Keras alone."""
-    from app.worker.service import CLEAR_SESSION_EVERY, quiet_tensorflow
+    from app.worker.environment import quiet_tensorflow
+    from app.worker.service import CLEAR_SESSION_EVERY
     quiet_tensorflow()
     t0 = time.perf_counter()
     import keras  # import time is reported, not part of the floor

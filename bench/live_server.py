@@ -32,11 +32,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def start_server(data_dir: str, port: int) -> tuple[subprocess.Popen, float]:
-    """Launch uvicorn on `data_dir`; returns the process and the seconds until GET / answered."""
+    """Launch the server as the `layerlab` command does; returns the process and the seconds until GET / answered."""
     env = {**os.environ, "LAYERLAB_DATA_DIR": data_dir}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--host",
+                             "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}/"
     while True:
         if proc.poll() is not None:

@@ -3,7 +3,7 @@
 Run from the repository root: `.venv/bin/python bench/training_overhead.py [--epochs N]`.
 
 What it measures:
-1. LayerLab: a real `uvicorn app.main:app` subprocess (fresh LAYERLAB_DATA_DIR). A workspace
+1. LayerLab: a real `uvicorn --factory app.main:create_app` subprocess (fresh LAYERLAB_DATA_DIR). A workspace
    prepares the built-in `digits28`; a "convnet" and a "dense" starter model get it attached and
    are trained with the same seed, epochs and batch size 32 (other settings: LayerLab's suggested
    ones, so steps_per_execution is the default). The time runs from just before
@@ -65,7 +65,7 @@ SEED = 42
 MODELS = ("convnet", "dense")
 SPE_VALUES = (1, 8, 32)
 TERMINAL = ("completed", "failed", "diverged", "cancelled", "interrupted")
-# What LayerLab's worker sets before importing TensorFlow (app.worker.service.quiet_tensorflow).
+# What LayerLab's worker sets before importing TensorFlow (app.worker.environment.quiet_tensorflow).
 TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": ""}
 
 # --- the plain Keras script (runs in a fresh process; argv[1] is its JSON job) -------------------
@@ -156,7 +156,7 @@ import json, sys, multiprocessing
 from collections import defaultdict
 request = json.loads(sys.argv[1])
 M_IMPORT0 = mark()
-from app.worker.service import quiet_tensorflow
+from app.worker.environment import quiet_tensorflow
 quiet_tensorflow()  # as app.worker.runner.run_job does before its import
 import app.worker.train as train
 import app.worker.evaluate as evaluate

@@ -1,12 +1,9 @@
 // LayerLab's small script: what HTML and htmx cannot do on their own.
-// Drag to reorder layers, click a diagram box to select it, Ctrl+Z to undo.
+// Every form and link works without it; this adds drag to reorder, Ctrl+Z to undo, selecting
+// diagram boxes without a page load, keeping unsent training settings across edits, and
+// showing server errors that come without a page fragment.
 (function () {
   "use strict";
-
-  function modelId() {
-    var editor = document.querySelector(".editor");
-    return editor ? editor.dataset.modelId : null;
-  }
 
   function enableDrag() {
     var list = document.getElementById("layer-list");
@@ -17,18 +14,21 @@
       animation: 120,
       onEnd: function (event) {
         if (event.oldIndex === event.newIndex) return;
-        var layerId = event.item.dataset.layerId;
-        htmx.ajax("POST", "/models/" + modelId() + "/layers/" + layerId + "/move",
-          { values: { position: String(event.newIndex) }, swap: "none" });
+        htmx.ajax("POST", event.item.dataset.moveUrl, { values: { position: String(event.newIndex) }, swap: "none" });
       }
     });
   }
 
+  // Diagram boxes are links (keyboard and no-JavaScript users follow them); here they update in place.
   document.addEventListener("click", function (event) {
-    var box = event.target.closest && event.target.closest(".diagram .layer-box");
-    if (!box || !modelId()) return;
-    var url = "/models/" + modelId() + "?layer=" + encodeURIComponent(box.dataset.layerId);
-    htmx.ajax("GET", url, { swap: "none" });
+    var link = event.target.closest && event.target.closest(".diagram a.layer-link");
+    if (!link || !window.htmx || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    var url = link.getAttribute("href");
+    htmx.ajax("GET", url, { swap: "none" }).then(function () {
+      var box = document.querySelector('.diagram a.layer-link[href="' + url + '"]');
+      if (box) box.focus();
+    });
     history.pushState({}, "", url);
   });
 
@@ -38,6 +38,30 @@
       var undo = document.getElementById("undo-button");
       if (undo && !undo.disabled) { event.preventDefault(); undo.click(); }
     }
+  });
+
+  // The editor redraws the training panel after every edit: send the settings typed so far
+  // along, so that the redrawn form keeps them.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var form = document.getElementById("train-form");
+    var source = event.detail.elt;
+    if (!form || event.detail.verb !== "post" || form.contains(source)) return;
+    if (!source.closest || !source.closest(".editor")) return;
+    var settings = new FormData(form);
+    settings.forEach(function (_, name) {
+      if (!(name in event.detail.parameters)) event.detail.parameters[name] = settings.getAll(name);
+    });
+  });
+
+  // A server error without a page fragment (a crash, a proxy's 502): say so where people look.
+  document.addEventListener("htmx:responseError", function (event) {
+    var box = document.getElementById("messages") || document.getElementById("run-header");
+    if (!box) return;
+    var note = document.createElement("p");
+    note.className = "message error";
+    note.setAttribute("role", "alert");
+    note.textContent = "The server could not do this (error " + event.detail.xhr.status + "). Nothing was changed; try again in a moment.";
+    box.prepend(note);
   });
 
   function showSelectedInDiagram() {

@@ -3,23 +3,16 @@
   "use strict";
   var page = document.querySelector(".run-page");
   if (!page) return;
-  var runId = page.dataset.runId;
   var history = JSON.parse(document.getElementById("run-history").textContent || "{}");
   var epochs = (history.epochs || []).slice();
   var batches = (history.batches || []).slice();
+  var best = page.dataset.bestEpoch ? Number(page.dataset.bestEpoch) : null;  // the server decides it
   var charts = {};
   var pending = false;
+  var source = null;
   var COLOURS = { train: "#2456c7", val: "#e07a1f", batch: "rgba(36, 86, 199, 0.35)" };
 
-  function bestEpoch() {
-    var best = null, bestValue = Infinity;
-    epochs.forEach(function (e) {
-      var logs = e.logs || {};
-      var value = logs.val_loss != null ? logs.val_loss : logs.loss;
-      if (value != null && value < bestValue) { bestValue = value; best = e.epoch; }
-    });
-    return best;
-  }
+  function bestEpoch() { return best; }
 
   function metricName() {
     var logs = (epochs[0] || {}).logs || {};
@@ -107,15 +100,17 @@
   }
 
   function refreshPage() {
-    if (window.htmx) htmx.ajax("GET", "/runs/" + runId, { swap: "none" });
+    var header = document.getElementById("run-header");
+    if (window.htmx && header) htmx.ajax("GET", header.dataset.pageUrl, { swap: "none" });
   }
 
+  // Listen while the run is active, and also while it could be resumed (from this tab or
+  // another): the stream then brings the resume, and the page follows it live.
   function listen() {
     var header = document.getElementById("run-header");
-    var state = header ? header.dataset.state : "";
-    if (state !== "queued" && state !== "running") return;
-    var after = header ? header.dataset.lastEvent : "0";
-    var source = new EventSource("/api/v1/runs/" + runId + "/events?after=" + after);
+    if (source || !header || header.dataset.follow !== "true") return;
+    var url = header.dataset.eventsUrl + "?follow=true&after=" + (header.dataset.lastEvent || "0");
+    source = new EventSource(url);
     source.addEventListener("batch", function (event) {
       var b = JSON.parse(event.data);
       batches.push(b);
@@ -126,6 +121,7 @@
       var e = JSON.parse(event.data);
       epochs = epochs.filter(function (old) { return old.epoch !== e.epoch; });
       epochs.push(e);
+      if (e.best_epoch != null) best = e.best_epoch;
       showProgress("Epoch " + e.epoch + " of " + e.epochs + (e.eta_s ? " · about " + formatSeconds(e.eta_s) + " left" : ""), e.epoch);
       redraw();
     });
@@ -134,12 +130,20 @@
       var s = JSON.parse(event.data).state;
       var badge = document.getElementById("run-state");
       if (badge) { badge.textContent = s; badge.className = "badge state-" + s; }
-      if (s !== "queued" && s !== "running") { source.close(); refreshPage(); }
+      refreshPage();  // buttons, reasons and results change with the state
     });
     source.onerror = function () {
-      // The browser reconnects by itself with Last-Event-ID; a finished run closes the stream.
-      if (source.readyState === EventSource.CLOSED) refreshPage();
+      // The browser reconnects by itself with Last-Event-ID; when the server ends the stream
+      // (the run can no longer change), stop listening.
+      if (source && source.readyState === EventSource.CLOSED) { source = null; refreshPage(); }
     };
+  }
+
+  function stopWhenFinal() {
+    // The redrawn header says whether the run can still change; a final one needs no stream.
+    var header = document.getElementById("run-header");
+    if (source && header && header.dataset.follow !== "true") { source.close(); source = null; }
+    listen();
   }
 
   window.addEventListener("resize", function () {
@@ -147,4 +151,5 @@
     redraw();
   });
   document.addEventListener("DOMContentLoaded", function () { draw(); listen(); });
+  document.addEventListener("htmx:afterSettle", stopWhenFinal);
 })();

@@ -34,7 +34,10 @@ def api(server: TestClient) -> TestClient:
     return client
 
 
+BROWSER_ORIGIN = {"Origin": "http://testserver"}  # what a browser sends with a post from the app's own pages
+
+
 @pytest.fixture
 def browser_client(server: TestClient) -> TestClient:
-    """A cookie-holding client, like a browser, with its own workspace."""
-    return TestClient(server.app)
+    """A cookie-holding client, like a browser on the app's own pages, with its own workspace."""
+    return TestClient(server.app, headers=BROWSER_ORIGIN)

@@ -1,4 +1,4 @@
-"""The app as a real server process (`uvicorn app.main:app`), for tests that need one."""
+"""The app as a real server process, started as the README starts it (the `layerlab` command)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def start_server(data_dir: Path, port: int | None = None) -> tuple[subprocess.Po
     env = {**os.environ, "LAYERLAB_DATA_DIR": str(data_dir)}
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "app.cli", "--host", "127.0.0.1", "--port", str(port)],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while not answers(base_url + "/"):

@@ -11,16 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.activations import ACTIVATIONS
+from app.core.errors import MAX_SHOWN_CHARS, UserError, invalid_value, shown
 from app.core.initializers import INITIALIZERS
-
-
-class ParamError(ValueError):
-    """A parameter value that is out of bounds or of the wrong type."""
-
-    def __init__(self, param: str, message: str):
-        super().__init__(message)
-        self.param = param
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -343,26 +335,18 @@ def get_layer_type(name: str) -> LayerType:
     try:
         return CATALOG[name]
     except KeyError:
-        raise ParamError(
-            "type",
-            f"Unknown layer type {name!r}. Expected one of: {', '.join(CATALOG)}.",
-        ) from None
+        raise UserError(f"Unknown layer type {shown(name)}. Expected one of: {', '.join(CATALOG)}.",
+                        field="type") from None
 
 
 def coerce_param(param: Param, value: Any) -> Any:
-    """Return the normalized value, or raise ParamError in Keras' wording."""
+    """Return the normalized value, or raise UserError in Keras' wording."""
 
-    def fail() -> ParamError:
+    def fail() -> UserError:
         # A number typed into a form arrives as text; show it as the number it is.
         numeric_text = isinstance(value, str) and _as_float(value) is not None
-        shown = value.strip() if numeric_text else value if not isinstance(value, str) else repr(value)
-        if isinstance(shown, str) and len(shown) > 60:
-            shown = shown[:57] + "..."
-        return ParamError(
-            param.name,
-            f"Invalid value received for `{param.name}`. Expected {param.describe_allowed()}. "
-            f"Received: {param.name}={shown}",
-        )
+        return invalid_value(param.name, param.describe_allowed(), value,
+                             received_text=value.strip() if numeric_text else None)
 
     kind = param.kind
     if kind == "bool":
@@ -408,10 +392,8 @@ def coerce_params(layer_type: LayerType, values: dict[str, Any]) -> dict[str, An
     unknown = [name for name in values if name not in layer_type.by_name]
     if unknown:
         allowed = ", ".join(layer_type.by_name) or "none"
-        raise ParamError(
-            unknown[0],
-            f"{layer_type.name} has no parameter `{unknown[0]}`. Its parameters are: {allowed}.",
-        )
+        raise UserError(f"{layer_type.name} has no parameter `{str(unknown[0])[:MAX_SHOWN_CHARS]}`. "
+                        f"Its parameters are: {allowed}.", field=unknown[0])
     return {name: coerce_param(layer_type.by_name[name], v) for name, v in values.items()}
 
 

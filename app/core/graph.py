@@ -1,7 +1,7 @@
 """The model graph: a DAG of layer nodes, and the edits a user can make to it.
 
 Every edit is a pure function that takes a Graph and returns a new one, or raises
-EditError naming the layer and the parameter at fault. The stored graph is only
+UserError naming the layer and the parameter at fault. The stored graph is only
 replaced once an edit has succeeded, so a refused edit changes nothing.
 """
 
@@ -12,23 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.core.catalog import CATALOG, ParamError, coerce_params, get_layer_type
+from app.core.catalog import CATALOG, coerce_params, get_layer_type
+from app.core.errors import NotFound, UserError, invalid_value, shown
 
 MAX_NODES = 200
 NAME_PATTERN = re.compile(r"^[\w][\w .\-()]{0,63}$")
 NAME_RULE = "1 to 64 letters, digits, spaces or _ . - ( ), starting with a letter or digit"
-
-
-class EditError(ValueError):
-    """An edit that cannot be applied, tied to the layer (and parameter) at fault."""
-
-    def __init__(self, message: str, node_id: str | None = None, field: str | None = None,
-                 status: int = 422):
-        super().__init__(message)
-        self.message = message
-        self.node_id = node_id
-        self.field = field
-        self.status = status
 
 
 class Node(BaseModel):
@@ -49,8 +38,7 @@ class Graph(BaseModel):
         for node in self.nodes:
             if node.id == node_id:
                 return node
-        raise EditError(f"There is no layer with id {node_id!r} in this model.",
-                        node_id=node_id, status=404)
+        raise NotFound(f"There is no layer with id {shown(node_id)} in this model.", layer_id=node_id)
 
     def consumers(self, node_id: str) -> list[Node]:
         return [n for n in self.nodes if node_id in n.inputs]
@@ -60,7 +48,7 @@ class Graph(BaseModel):
         return [n for n in self.nodes if n.id not in used]
 
     def topological_order(self) -> list[Node]:
-        """Nodes so that each comes after its inputs; raises EditError on a cycle."""
+        """Nodes so that each comes after its inputs; raises UserError on a cycle."""
         by_id = {n.id: n for n in self.nodes}
         state: dict[str, int] = {}
         ordered: list[Node] = []
@@ -72,8 +60,8 @@ class Graph(BaseModel):
             if mark == 1:
                 loop = trail[trail.index(node.id):] + [node.id]
                 names = " -> ".join(by_id[i].name for i in loop)
-                raise EditError(f"The wiring makes a loop ({names}); a network must flow "
-                                "from its input to its output without cycles.", node_id=node.id)
+                raise UserError(f"The wiring makes a loop ({names}); a network must flow "
+                                "from its input to its output without cycles.", layer_id=node.id)
             state[node.id] = 1
             for input_id in node.inputs:
                 if input_id in by_id:
@@ -108,12 +96,12 @@ def default_name(graph: Graph, type_name: str) -> str:
 def check_name(graph: Graph, name: str, node_id: str | None = None) -> str:
     try:
         name = check_model_name(name)
-    except EditError as exc:
-        exc.node_id = node_id
+    except UserError as exc:
+        exc.layer_id = node_id
         raise
     if any(n.name == name and n.id != node_id for n in graph.nodes):
-        raise EditError(f"Another layer is already named {name!r}; layer names must be unique.",
-                        node_id=node_id, field="name")
+        raise UserError(f"Another layer is already named {name!r}; layer names must be unique.",
+                        layer_id=node_id, field="name")
     return name
 
 
@@ -122,8 +110,9 @@ def _params_for(type_name: str, values: dict[str, Any] | None, node_id: str | No
         layer_type = get_layer_type(type_name)
         params = layer_type.defaults()
         params.update(coerce_params(layer_type, values or {}))
-    except ParamError as exc:
-        raise EditError(exc.message, node_id=node_id, field=exc.param) from None
+    except UserError as exc:
+        exc.layer_id = node_id
+        raise
     return params
 
 
@@ -132,17 +121,17 @@ def _check_input_count(graph: Graph, node: Node) -> None:
     for input_id in node.inputs:
         graph.node(input_id)  # raises for an unknown id
     if len(set(node.inputs)) != len(node.inputs):
-        raise EditError(f"{node.name} lists the same input twice.", node_id=node.id, field="inputs")
+        raise UserError(f"{node.name} lists the same input twice.", layer_id=node.id, field="inputs")
     count = len(node.inputs)
     if layer_type.is_input and count:
-        raise EditError("An Input layer cannot take inputs: it is where data enters.",
-                        node_id=node.id, field="inputs")
+        raise UserError("An Input layer cannot take inputs: it is where data enters.",
+                        layer_id=node.id, field="inputs")
     if layer_type.is_merge and count < layer_type.min_inputs:
-        raise EditError(f"{node.type} joins two or more layers; it received {count}. Choose at "
-                        "least two layers for its inputs.", node_id=node.id, field="inputs")
+        raise UserError(f"{node.type} joins two or more layers; it received {count}. Choose at "
+                        "least two layers for its inputs.", layer_id=node.id, field="inputs")
     if not layer_type.is_input and not layer_type.is_merge and count != 1:
-        raise EditError(f"{node.type} takes exactly one input; it received {count}.",
-                        node_id=node.id, field="inputs")
+        raise UserError(f"{node.type} takes exactly one input; it received {count}.",
+                        layer_id=node.id, field="inputs")
 
 
 def add_layer(graph: Graph, type_name: str, params: dict[str, Any] | None = None,
@@ -155,7 +144,7 @@ def add_layer(graph: Graph, type_name: str, params: dict[str, Any] | None = None
     that used `after` now use the new layer, so a plain stack needs no wiring.
     """
     if len(graph.nodes) >= MAX_NODES:
-        raise EditError(f"A model can have at most {MAX_NODES} layers.", field="type")
+        raise UserError(f"A model can have at most {MAX_NODES} layers.", field="type")
     new = graph.copy_deep()
     node_id = f"n{new.next_id}"
     layer_type_params = _params_for(type_name, params, None)
@@ -165,7 +154,7 @@ def add_layer(graph: Graph, type_name: str, params: dict[str, Any] | None = None
 
     if layer_type.is_input:
         if inputs:
-            raise EditError("An Input layer cannot take inputs: it is where data enters.",
+            raise UserError("An Input layer cannot take inputs: it is where data enters.",
                             field="inputs")
         # Layers left without an input (after the old Input was removed) read from the new one.
         for orphan in new.nodes:
@@ -179,10 +168,10 @@ def add_layer(graph: Graph, type_name: str, params: dict[str, Any] | None = None
     else:
         anchor = new.node(after) if after else _last_output(new)
         if anchor is None:
-            raise EditError(f"Add an Input layer first: {type_name} needs a layer to read from.",
+            raise UserError(f"Add an Input layer first: {type_name} needs a layer to read from.",
                             field="type")
         if layer_type.is_merge:
-            raise EditError(f"{type_name} joins two or more layers: choose its inputs.",
+            raise UserError(f"{type_name} joins two or more layers: choose its inputs.",
                             field="inputs")
         for consumer in new.consumers(anchor.id):
             consumer.inputs = [node_id if i == anchor.id else i for i in consumer.inputs]
@@ -204,8 +193,9 @@ def update_layer(graph: Graph, node_id: str, params: dict[str, Any] | None = Non
     node = new.node(node_id)
     try:
         changes = coerce_params(get_layer_type(node.type), params or {})
-    except ParamError as exc:
-        raise EditError(exc.message, node_id=node_id, field=exc.param) from None
+    except UserError as exc:
+        exc.layer_id = node_id
+        raise
     node.params.update(changes)
     if name is not None:
         node.name = check_name(new, name, node_id)
@@ -231,25 +221,24 @@ def remove_layer(graph: Graph, node_id: str) -> Graph:
 def move_layer(graph: Graph, node_id: str, direction: str) -> Graph:
     """Swap a layer with the one before ("up") or after ("down") it in its chain."""
     if direction not in ("up", "down"):
-        raise EditError(f"Invalid value received for `direction`. Expected up or down. "
-                        f"Received: direction={direction!r}", node_id=node_id, field="direction")
+        raise invalid_value("direction", "up or down", direction, layer_id=node_id)
     new = graph.copy_deep()
     node = new.node(node_id)
     if direction == "down":
         consumers = new.consumers(node_id)
         if len(consumers) != 1:
-            raise EditError(f"{node.name} is already last in its chain." if not consumers else
+            raise UserError(f"{node.name} is already last in its chain." if not consumers else
                             f"{node.name} feeds several layers, so it has no single layer to swap with.",
-                            node_id=node_id)
+                            layer_id=node_id)
         return move_layer(new, consumers[0].id, "up")
     if len(node.inputs) != 1:
-        raise EditError(f"{node.name} has no single layer before it to swap with.", node_id=node_id)
+        raise UserError(f"{node.name} has no single layer before it to swap with.", layer_id=node_id)
     before = new.node(node.inputs[0])
     if CATALOG[before.type].is_input:
-        raise EditError(f"{node.name} is already first after the Input layer.", node_id=node_id)
+        raise UserError(f"{node.name} is already first after the Input layer.", layer_id=node_id)
     if CATALOG[node.type].is_input or len(before.inputs) != 1 or len(new.consumers(before.id)) != 1:
-        raise EditError(f"{before.name} joins or splits branches; rewire the inputs instead of moving.",
-                        node_id=node_id)
+        raise UserError(f"{before.name} joins or splits branches; rewire the inputs instead of moving.",
+                        layer_id=node_id)
     for consumer in new.consumers(node_id):
         consumer.inputs = [before.id if i == node_id else i for i in consumer.inputs]
     node.inputs, before.inputs = list(before.inputs), [node_id]
@@ -264,8 +253,7 @@ def move_layer_to(graph: Graph, node_id: str, position: int) -> Graph:
     new = graph
     current = [n.id for n in new.nodes].index(new.node(node_id).id)
     if not 0 <= position < len(new.nodes):
-        raise EditError(f"Invalid value received for `position`. Expected 0 to {len(new.nodes) - 1}. "
-                        f"Received: position={position}", node_id=node_id, field="position")
+        raise invalid_value("position", f"0 to {len(new.nodes) - 1}", position, layer_id=node_id)
     while current != position:
         direction = "up" if position < current else "down"
         new = move_layer(new, node_id, direction)
@@ -277,12 +265,11 @@ def rewire_layer(graph: Graph, node_id: str, inputs: list[str]) -> Graph:
     new = graph.copy_deep()
     node = new.node(node_id)
     if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
-        raise EditError("Invalid value received for `inputs`. Expected a list of layer ids.",
-                        node_id=node_id, field="inputs")
+        raise invalid_value("inputs", "a list of layer ids", inputs, layer_id=node_id)
     node.inputs = list(inputs)
     _check_input_count(new, node)
     if node_id in inputs:
-        raise EditError(f"{node.name} cannot take its own output as input.", node_id=node_id,
+        raise UserError(f"{node.name} cannot take its own output as input.", layer_id=node_id,
                         field="inputs")
     new.topological_order()
     return new
@@ -299,7 +286,5 @@ def graph_from_layers(layers: list[tuple[str, dict[str, Any]]]) -> Graph:
 def check_model_name(name: str) -> str:
     """The naming rule shared by models and layers."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name.strip()):
-        shown = repr(name)[:70]
-        raise EditError(f"Invalid value received for `name`. Expected {NAME_RULE}. Received: name={shown}",
-                        field="name")
+        raise invalid_value("name", NAME_RULE, name)
     return name.strip()

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from app.core.errors import UserError
 
 Shape = tuple[int, ...]
 
 
-class ShapeError(ValueError):
-    pass
+class ShapeError(UserError):
+    """A layer whose input shape and parameters do not fit; `field` names the parameter to change."""
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,14 @@ class LayerShape:
         return self.trainable + self.non_trainable
 
 
+def format_shape(dims: Sequence[int | None]) -> str:
+    """A shape as Keras prints it, batch axis included: (None, 13, 13, 64). The one shape formatter."""
+    return "(" + ", ".join("None" if d is None else str(d) for d in dims) + ")"
+
+
 def describe(shape: Shape) -> str:
-    """A shape as Keras prints it, with the batch axis: (None, 13, 13, 64)."""
-    return "(" + ", ".join(["None", *map(str, shape)]) + ")"
+    """One sample's shape as Keras prints a layer's output, with the batch axis: (None, 13, 13, 64)."""
+    return format_shape((None, *shape))
 
 
 def rank_words(shape: Shape) -> str:
@@ -45,13 +53,14 @@ def _need_rank(type_name: str, shape: Shape, rank: int, what: str, fix: str) -> 
                          f"{rank_words(shape)}. {fix}")
 
 
-def _window(size: int, window: int, stride: int, padding: str, type_name: str, axis: str) -> int:
+def _window(size: int, window: int, stride: int, padding: str, type_name: str, axis: str,
+            field: str) -> int:
     if padding == "same":
         return math.ceil(size / stride)
     if window > size:
-        raise ShapeError(f"{type_name}'s window ({window}) is larger than the input's {axis} ({size}), "
-                         f"so no output is left. Use a smaller window, padding 'same', or remove "
-                         f"a pooling layer before it.")
+        raise ShapeError(f"{type_name}'s {field} ({window}) is larger than the input's {axis} ({size}), "
+                         f"so no output is left. Use a {field} of at most {size}, padding 'same', or "
+                         f"remove a pooling layer before it.", field=field)
     return (size - window) // stride + 1
 
 
@@ -76,7 +85,7 @@ def _reshape(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
     if math.prod(target) != math.prod(shapes[0]):
         raise ShapeError(f"Reshape cannot turn {describe(shapes[0])} ({math.prod(shapes[0])} values) into "
                          f"{describe(target)} ({math.prod(target)} values): the number of values "
-                         f"must stay the same.")
+                         f"must stay the same.", field="target_shape")
     return LayerShape(target, 0)
 
 
@@ -84,7 +93,7 @@ def _conv1d(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
     (shape,) = shapes
     _need_rank("Conv1D", shape, 2, "(batch, steps, channels)",
                "Add a Reshape layer to give the input a steps and a channels axis.")
-    steps = _window(shape[0], p["kernel_size"], p["strides"], p["padding"], "Conv1D", "length")
+    steps = _window(shape[0], p["kernel_size"], p["strides"], p["padding"], "Conv1D", "length", "kernel_size")
     weights = p["kernel_size"] * shape[1] * p["filters"] + (p["filters"] if p["use_bias"] else 0)
     return LayerShape((steps, p["filters"]), weights)
 
@@ -95,8 +104,8 @@ def _conv2d(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
                "Conv2D works on images: put it before any Flatten or Dense layer, or add a "
                "Reshape layer to give the data a height, a width and channels.")
     (kh, kw), (sh, sw) = p["kernel_size"], p["strides"]
-    height = _window(shape[0], kh, sh, p["padding"], "Conv2D", "height")
-    width = _window(shape[1], kw, sw, p["padding"], "Conv2D", "width")
+    height = _window(shape[0], kh, sh, p["padding"], "Conv2D", "height", "kernel_size")
+    width = _window(shape[1], kw, sw, p["padding"], "Conv2D", "width", "kernel_size")
     weights = kh * kw * shape[2] * p["filters"] + (p["filters"] if p["use_bias"] else 0)
     return LayerShape((height, width, p["filters"]), weights)
 
@@ -107,7 +116,7 @@ def _pool1d(type_name: str) -> Callable[[dict[str, Any], list[Shape]], LayerShap
         _need_rank(type_name, shape, 2, "(batch, steps, channels)",
                    "Pooling along a sequence needs a steps and a channels axis.")
         stride = p["strides"] or p["pool_size"]
-        steps = _window(shape[0], p["pool_size"], stride, p["padding"], type_name, "length")
+        steps = _window(shape[0], p["pool_size"], stride, p["padding"], type_name, "length", "pool_size")
         return LayerShape((steps, shape[1]), 0)
     return infer
 
@@ -119,8 +128,8 @@ def _pool2d(type_name: str) -> Callable[[dict[str, Any], list[Shape]], LayerShap
                    "Pooling works on images: put it before any Flatten or Dense layer.")
         (ph, pw) = p["pool_size"]
         (sh, sw) = p["strides"] or p["pool_size"]
-        height = _window(shape[0], ph, sh, p["padding"], type_name, "height")
-        width = _window(shape[1], pw, sw, p["padding"], type_name, "width")
+        height = _window(shape[0], ph, sh, p["padding"], type_name, "height", "pool_size")
+        width = _window(shape[1], pw, sw, p["padding"], type_name, "width", "pool_size")
         return LayerShape((height, width, shape[2]), 0)
     return infer
 
@@ -167,7 +176,7 @@ def _add(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
         if other != first:
             listed = " and ".join(describe(s) for s in shapes)
             raise ShapeError(f"Add needs inputs of the same shape but got {listed}. Change the "
-                             "layers feeding it so their outputs match, or use Concatenate.")
+                             "layers feeding it so their outputs match, or use Concatenate.", field="inputs")
     return LayerShape(first, 0)
 
 
@@ -176,13 +185,13 @@ def _concatenate(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
     axis = p["axis"]
     if not -(rank) <= axis <= rank or axis == 0:
         raise ShapeError(f"Concatenate's axis {axis} does not exist for inputs of shape "
-                         f"{describe(shapes[0])}; use -1 for the last axis.")
+                         f"{describe(shapes[0])}; use -1 for the last axis.", field="axis")
     index = axis - 1 if axis > 0 else rank + axis
     for other in shapes:
         if len(other) != rank or any(a != b for k, (a, b) in enumerate(zip(other, shapes[0])) if k != index):
             listed = " and ".join(describe(s) for s in shapes)
             raise ShapeError(f"Concatenate on axis {axis} needs inputs that match on every other "
-                             f"axis but got {listed}.")
+                             f"axis but got {listed}.", field="inputs")
     joined = list(shapes[0])
     joined[index] = sum(s[index] for s in shapes)
     return LayerShape(tuple(joined), 0)

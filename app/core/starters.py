@@ -14,6 +14,11 @@ class Starter:
     title: str
     description: str
     layers: tuple[tuple[str, dict[str, Any]], ...]
+    model_name: str = ""  # what a new model from it is called ("Convnet", then "Convnet 2"); default: title
+
+    def __post_init__(self) -> None:
+        if not self.model_name:
+            object.__setattr__(self, "model_name", self.title)
 
     def graph(self) -> Graph:
         return graph_from_layers(list(self.layers))
@@ -50,7 +55,9 @@ STARTERS: dict[str, Starter] = {
              ("Dense", {"units": 32, "activation": "relu"}),
              ("Dense", {"units": 16, "activation": "relu"}),
              ("Dense", {"units": 1, "activation": "linear"})),
+            model_name="Regression",
         ),
-        Starter("blank", "Blank model", "Start from nothing and add every layer yourself.", ()),
+        Starter("blank", "Blank model", "Start from nothing and add every layer yourself.", (),
+                model_name="Network"),
     )
 }

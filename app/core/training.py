@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from app.core.text import plural
-from app.core.catalog import Param, ParamError, coerce_param
+from app.core.catalog import Param, coerce_param
+from app.core.errors import MAX_SHOWN_CHARS, UserError, invalid_value
 from app.core.graph import Graph
 from app.core.shapes import describe
 from app.core.validation import Issue, Report, validate
@@ -95,19 +96,17 @@ def settings_schema() -> list[dict[str, Any]]:
 
 
 def coerce_setting(name: str, value: Any) -> Any:
-    """Return the normalized value of one setting, or raise ParamError in Keras' wording."""
+    """Return the normalized value of one setting, or raise UserError in Keras' wording."""
     param = PARAMS_BY_NAME.get(name)
     if param is None:
-        raise ParamError(name, f"Training has no setting `{name}`. Its settings are: "
-                               f"{', '.join(PARAMS_BY_NAME)}.")
+        raise UserError(f"Training has no setting `{name[:MAX_SHOWN_CHARS]}`. Its settings are: "
+                        f"{', '.join(PARAMS_BY_NAME)}.", field=name)
     if name not in MULTI_VALUED:
         return coerce_param(param, value)
     items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and i in param.choices
                                                        for i in items):
-        shown = repr(value)[:60]
-        raise ParamError(name, f"Invalid value received for `{name}`. Expected a list of any of "
-                               f"{', '.join(param.choices)}. Received: {name}={shown}")
+        raise invalid_value(name, "a list of any of " + ", ".join(param.choices), value)
     return list(dict.fromkeys(items))  # drop repeats, keep order
 
 
@@ -143,7 +142,7 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> TrainConfig:
-        """Like model_validate, but raises ParamError naming the setting at fault."""
+        """Like model_validate, but raises UserError naming the setting at fault."""
         return cls(**coerce_settings(values))
 
     def get_config(self) -> dict[str, Any]:
@@ -174,7 +173,7 @@ def default_config(meta: DatasetMeta, output_units: int | None = None) -> TrainC
 class OutputHead:
     """What the model's output layer gives per sample: its units and its activation."""
 
-    node_id: str
+    layer_id: str
     units: int
     activation: str
 
@@ -198,13 +197,13 @@ def output_head(graph: Graph, report: Report | None = None) -> OutputHead | None
 
 
 def check_input(input_shape: list[int] | tuple[int, ...], meta: DatasetMeta,
-                node_id: str | None = None) -> list[Issue]:
+                layer_id: str | None = None) -> list[Issue]:
     if list(input_shape) == list(meta.input_shape):
         return []
     fits = ",".join(str(d) for d in meta.input_shape)
     return [Issue(f"The Input layer expects data of shape {describe(tuple(input_shape))}, but "
                   f"{meta.name} gives {describe(tuple(meta.input_shape))}. "
-                  f"Set the Input shape to {fits}.", node_id, field="shape")]
+                  f"Set the Input shape to {fits}.", layer_id, field="shape")]
 
 
 def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig,
@@ -220,20 +219,20 @@ def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig,
         issues += check_input(inputs[0].params.get("shape", []), meta, inputs[0].id)
     head = output_head(graph, report)
     if head is not None:
-        issues += check_fit(head.units, head.activation, meta, config, node_id=head.node_id)
+        issues += check_fit(head.units, head.activation, meta, config, layer_id=head.layer_id)
     return issues
 
 
 def check_fit(output_units: int, output_activation: str, meta: DatasetMeta, config: TrainConfig,
-              *, node_id: str | None = None) -> list[Issue]:
+              *, layer_id: str | None = None) -> list[Issue]:
     """Does this output layer, this loss and this data fit together? Errors refuse the run."""
     issues: list[Issue] = []
 
     def error(message: str, field: str, on_layer: bool = False) -> None:
-        issues.append(Issue(message, node_id if on_layer else None, "error", field))
+        issues.append(Issue(message, layer_id if on_layer else None, "error", field))
 
     def warn(message: str, field: str, on_layer: bool = False) -> None:
-        issues.append(Issue(message, node_id if on_layer else None, "warning", field))
+        issues.append(Issue(message, layer_id if on_layer else None, "warning", field))
 
     loss, units, act = config.loss, output_units, output_activation
     if meta.task == "classification":

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from app.core.catalog import CATALOG, ParamError, coerce_params
-from app.core.graph import EditError, Graph, Node
-from app.core.shapes import LayerShape, ShapeError, describe, infer_layer
+from app.core.catalog import CATALOG, coerce_params
+from app.core.errors import UserError
+from app.core.graph import Graph, Node
+from app.core.shapes import LayerShape, describe, infer_layer
 
 BYTES_PER_VALUE = 4  # float32
 
@@ -24,15 +25,22 @@ class Limits:
 
 @dataclass(frozen=True)
 class Issue:
+    """One problem of a model, shown at its layer and field; errors stop training, warnings advise."""
+
     message: str
-    node_id: str | None = None
+    layer_id: str | None = None
     severity: str = "error"  # or "warning"
     field: str | None = None
     too_large: bool = False  # size-limit issues make an edit be refused, not stored
 
     def as_dict(self) -> dict[str, str | None]:
-        return {"severity": self.severity, "layer_id": self.node_id, "field": self.field,
+        return {"severity": self.severity, "layer_id": self.layer_id, "field": self.field,
                 "message": self.message}
+
+    def as_error(self, prefix: str = "", others: list[Issue] | None = None) -> UserError:
+        """This issue raised as the request's error; `others` go along in the API body."""
+        details = {"issues": [i.as_dict() for i in others]} if others else None
+        return UserError(prefix + self.message, field=self.field, layer_id=self.layer_id, details=details)
 
 
 @dataclass
@@ -47,6 +55,9 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def issues_for(self, layer_id: str) -> list[Issue]:
+        return [i for i in self.issues if i.layer_id == layer_id]
 
     @property
     def total_params(self) -> int:
@@ -75,8 +86,8 @@ def validate(graph: Graph, limits: Limits = Limits()) -> Report:
         return report
     try:
         order = graph.topological_order()
-    except EditError as exc:
-        report.issues.append(Issue(exc.message, exc.node_id))
+    except UserError as exc:
+        report.issues.append(Issue(exc.message, exc.layer_id, field=exc.field))
         return report
 
     _check_wiring(graph, report)
@@ -100,8 +111,8 @@ def _check_wiring(graph: Graph, report: Report) -> None:
         layer_type = CATALOG[node.type]
         try:
             coerce_params(layer_type, node.params)
-        except ParamError as exc:
-            report.issues.append(Issue(exc.message, node.id, field=exc.param))
+        except UserError as exc:
+            report.issues.append(Issue(exc.message, node.id, field=exc.field))
         missing = [i for i in node.inputs if i not in known]
         if missing:
             report.issues.append(Issue(f"{node.name} reads from a layer that no longer exists; "
@@ -128,8 +139,8 @@ def _infer_shapes(order: list[Node], report: Report) -> None:
         try:
             report.shapes[node.id] = infer_layer(node.type, node.params,
                                                  [report.shapes[i].output for i in node.inputs])
-        except ShapeError as exc:
-            report.issues.append(Issue(str(exc), node.id))
+        except UserError as exc:
+            report.issues.append(Issue(exc.message, node.id, field=exc.field))
         except (KeyError, TypeError, ValueError):
             report.issues.append(Issue(f"{node.name} has parameters that do not fit together.", node.id))
 

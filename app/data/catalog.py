@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from app.core.catalog import Param, coerce_param
-from app.data.errors import DatasetParamError, UploadError
+from app.core.errors import MAX_SHOWN_CHARS, TooLarge, UserError, invalid_value, shown
 
 
 MNIST_CLASS_NAMES = tuple(str(d) for d in range(10))
@@ -171,8 +171,8 @@ class UploadLimits:
     def check_upload_size(self, size: int) -> None:
         """Refuse a file larger than `max_bytes`; the web layer checks the same while receiving it."""
         if size > self.max_bytes:
-            raise UploadError(f"The file is {_megabytes(size)}; an upload may be at most "
-                              f"{_megabytes(self.max_bytes)}.", field="file", status=413)
+            raise TooLarge(f"The file is {_megabytes(size)}; an upload may be at most "
+                           f"{_megabytes(self.max_bytes)}.", field="file")
 
 
 def _megabytes(size: int) -> str:
@@ -183,8 +183,8 @@ def get_dataset(key: str) -> DatasetSpec:
     try:
         return DATASETS[key]
     except (KeyError, TypeError):
-        raise DatasetParamError(
-            "dataset", f"Unknown dataset {key!r}. Expected one of: {', '.join(DATASETS)}.") from None
+        raise UserError(f"Unknown dataset {shown(key)}. Expected one of: {', '.join(DATASETS)}.",
+                        field="dataset") from None
 
 
 def _coerce_all(owner: str, params: tuple[Param, ...], values: dict[str, Any] | None,
@@ -194,20 +194,13 @@ def _coerce_all(owner: str, params: tuple[Param, ...], values: dict[str, Any] | 
     unknown = [name for name in values if name not in by_name and name not in extra]
     if unknown:
         allowed = ", ".join([*by_name, *extra]) or "none"
-        raise DatasetParamError(unknown[0], f"{owner} has no parameter `{unknown[0]}`. "
-                                            f"Its parameters are: {allowed}.")
-    normalized: dict[str, Any] = {}
-    for param in params:
-        value = values.get(param.name, param.default)
-        try:
-            normalized[param.name] = coerce_param(param, value)
-        except ValueError as exc:  # ParamError: re-raised with the dataset error's type
-            raise DatasetParamError(param.name, str(exc)) from None
-    return normalized
+        raise UserError(f"{owner} has no parameter `{str(unknown[0])[:MAX_SHOWN_CHARS]}`. "
+                        f"Its parameters are: {allowed}.", field=str(unknown[0]))
+    return {param.name: coerce_param(param, values.get(param.name, param.default)) for param in params}
 
 
 def validate_dataset_params(key: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Return the dataset's parameters with defaults filled in, or raise DatasetParamError."""
+    """Return the dataset's parameters with defaults filled in, or raise UserError."""
     spec = get_dataset(key)
     return _coerce_all(f"Dataset {key!r}", spec.params, params)
 
@@ -216,19 +209,16 @@ def validate_split_options(options: dict[str, Any] | None) -> dict[str, Any]:
     normalized = _coerce_all("Dataset preparation", SPLIT_OPTIONS, options)
     total = normalized["validation_fraction"] + normalized["test_fraction"]
     if total > 0.8:
-        raise DatasetParamError(
-            "test_fraction",
-            "Invalid value received for `test_fraction`. Expected validation_fraction + test_fraction "
-            f"to leave at least 20% for training. Received: validation_fraction="
-            f"{normalized['validation_fraction']:g}, test_fraction={normalized['test_fraction']:g}")
+        raise invalid_value("test_fraction", "validation_fraction + test_fraction to leave at least 20% for "
+                            "training", None, received_text=f"{normalized['test_fraction']:g} (with "
+                            f"validation_fraction={normalized['validation_fraction']:g})")
     return normalized
 
 
 def validate_upload_options(kind: str, options: dict[str, Any] | None) -> dict[str, Any]:
     """Normalize the options of an upload of `kind` ("csv", "npz" or "images")."""
     if kind not in UPLOAD_KINDS:
-        raise DatasetParamError("kind", f"Invalid value received for `kind`. Expected one of "
-                                        f"{', '.join(UPLOAD_KINDS)}. Received: kind={kind!r}")
+        raise invalid_value("kind", "one of " + ", ".join(UPLOAD_KINDS), kind)
     options = dict(options or {})
     split_names = tuple(p.name for p in SPLIT_OPTIONS)
     text_names = ("name", "target") if kind == "csv" else ("name",)
@@ -240,8 +230,7 @@ def validate_upload_options(kind: str, options: dict[str, Any] | None) -> dict[s
         max_length = _TEXT_OPTIONS[name]
         value = options.get(name) or ""
         if not isinstance(value, str) or len(value) > max_length:
-            raise DatasetParamError(name, f"Invalid value received for `{name}`. Expected text of at most "
-                                          f"{max_length} characters. Received: {name}={_shown(value)}")
+            raise invalid_value(name, f"text of at most {max_length} characters", value)
         normalized[name] = value.strip()
     if kind == "csv":
         normalized["column_types"] = _column_types(options.get("column_types"))
@@ -253,18 +242,12 @@ def _column_types(value: Any) -> dict[str, str]:
         return {}
     allowed = "a mapping of column name to " + " / ".join(COLUMN_TREATMENTS)
     if not isinstance(value, dict) or len(value) > UploadLimits.max_columns:
-        raise DatasetParamError("column_types", f"Invalid value received for `column_types`. Expected "
-                                                f"{allowed}. Received: column_types={_shown(value)}")
+        raise invalid_value("column_types", allowed, value)
     for column, treatment in value.items():
         if not isinstance(column, str) or treatment not in COLUMN_TREATMENTS:
-            raise DatasetParamError("column_types", f"Invalid value received for `column_types`. Expected "
-                                                    f"{allowed}. Received: {_shown(column)}={_shown(treatment)}")
+            raise invalid_value("column_types", allowed, None,
+                                received_text=f"{{{shown(column)}: {shown(treatment)}}}")
     return dict(value)
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def catalog_as_dict() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from app.data.catalog import UploadLimits
-from app.data.errors import UploadError
+from app.core.errors import UserError
 from app.data.tables import RawTable, TableColumn
 
 # Cell values read as "missing" (compared in lower case); "?" is the UCI repository's marker.
@@ -28,23 +28,23 @@ PREVIEW_CELL_CHARS = 100
 
 
 def read_csv_table(source: bytes | str | Path, limits: UploadLimits = UploadLimits()) -> RawTable:
-    """Parse CSV bytes, or the file at a path; raise UploadError saying what is wrong."""
+    """Parse CSV bytes, or the file at a path; raise UserError saying what is wrong."""
     text = _decode(_read_source(source, limits))
     delimiter = _guess_delimiter(text)
     header = _read_header(text, delimiter, limits)
     survey = _survey(text, delimiter, len(header), limits)
     if survey.n_rows < MIN_ROWS:
-        raise UploadError(f"The file holds {survey.n_rows} data rows; a dataset needs at least {MIN_ROWS}.")
+        raise UserError(f"The file holds {survey.n_rows} data rows; a dataset needs at least {MIN_ROWS}.")
     table = _fill(text, delimiter, header, survey, limits)
     if _header_looks_like_data(table):
         raise _headerless(header, "its numbers and words look like the rows below it")
     return table
 
 
-def _headerless(header: list[str], why: str) -> UploadError:
+def _headerless(header: list[str], why: str) -> UserError:
     shown = ", ".join(header[:4]) + (", ..." if len(header) > 4 else "")
     example = ",".join(f"feature_{i + 1}" for i in range(min(len(header) - 1, 3)))
-    return UploadError(f"The first row ({shown}) looks like data, not column names: {why}. A CSV file needs "
+    return UserError(f"The first row ({shown}) looks like data, not column names: {why}. A CSV file needs "
                        f"a header row naming each column, for example '{example},label'.", field="file")
 
 
@@ -67,11 +67,11 @@ def _read_source(source: bytes | str | Path, limits: UploadLimits) -> bytes:
 
 def _decode(data: bytes) -> str:
     if b"\x00" in data:
-        raise UploadError("This file holds binary data (NUL bytes); a CSV file must be plain text.", field="file")
+        raise UserError("This file holds binary data (NUL bytes); a CSV file must be plain text.", field="file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UploadError(f"The file is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}). "
+        raise UserError(f"The file is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}). "
                           f"Save it as 'CSV UTF-8'.", field="file") from None
 
 
@@ -89,7 +89,7 @@ def _rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             if row and any(cell.strip() for cell in row):  # blank lines carry nothing
                 yield reader.line_num, row
     except csv.Error as exc:
-        raise UploadError(f"Line {reader.line_num} is not valid CSV: {exc}.", field="file") from None
+        raise UserError(f"Line {reader.line_num} is not valid CSV: {exc}.", field="file") from None
 
 
 def _is_number(text: str) -> bool:
@@ -103,21 +103,21 @@ def _is_number(text: str) -> bool:
 def _read_header(text: str, delimiter: str, limits: UploadLimits) -> list[str]:
     first = next(_rows(text, delimiter), None)
     if first is None:
-        raise UploadError("The file is empty; a CSV file needs a header row and data rows.", field="file")
+        raise UserError("The file is empty; a CSV file needs a header row and data rows.", field="file")
     header = [cell.strip() for cell in first[1]]
     if all(cell and _is_number(cell) for cell in header):
         raise _headerless(header, "every field is a number")
     if len(header) > limits.max_columns:
-        raise UploadError(f"The file has {len(header)} columns; at most {limits.max_columns} are allowed.",
+        raise UserError(f"The file has {len(header)} columns; at most {limits.max_columns} are allowed.",
                           field="file")
     if len(header) < 2:
-        raise UploadError("The file has one column; a dataset needs at least one feature column and a "
+        raise UserError("The file has one column; a dataset needs at least one feature column and a "
                           "target column, separated by commas.", field="file")
     names = [cell or f"column_{i + 1}" for i, cell in enumerate(header)]
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise UploadError(f"Column names must be unique, but {name!r} appears more than once.", field="file")
+            raise UserError(f"Column names must be unique, but {name!r} appears more than once.", field="file")
         seen.add(name)
     return names
 
@@ -162,10 +162,10 @@ def _survey(text: str, delimiter: str, width: int, limits: UploadLimits) -> _Num
     next(rows)  # the header
     for line, row in rows:
         if len(row) != width:
-            raise UploadError(f"Line {line} has {len(row)} fields but the header has {width}. Every row "
+            raise UserError(f"Line {line} has {len(row)} fields but the header has {width}. Every row "
                               f"needs one value per column (leave a value empty if it is missing).", field="file")
         if columns.n_rows >= limits.max_csv_rows:
-            raise UploadError(f"The file has more than {limits.max_csv_rows} data rows, the most allowed.",
+            raise UserError(f"The file has more than {limits.max_csv_rows} data rows, the most allowed.",
                               field="file")
         columns.add(row)
     return columns

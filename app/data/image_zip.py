@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from app.data.catalog import UploadLimits
-from app.data.errors import UploadError
+from app.core.errors import UserError
 from app.data.raw import LabeledArrays
 from app.data.zip_safety import open_checked_zip, read_entry
 
@@ -33,7 +33,7 @@ def read_image_zip(path: Path, options: dict, limits: UploadLimits = UploadLimit
         class_names = sorted({folder for folder, _ in labelled})
         _check_classes(class_names, len(labelled), limits)
         if len(labelled) * height * width * channels > limits.max_prepared_values:
-            raise UploadError(f"{len(labelled)} images of {height}x{width}x{channels} would hold more than the "
+            raise UserError(f"{len(labelled)} images of {height}x{width}x{channels} would hold more than the "
                               f"{limits.max_prepared_values} values allowed; choose a smaller image_size or "
                               f"grayscale.", field="image_size")
         x = np.empty((len(labelled), height, width, channels), dtype=np.uint8)
@@ -56,7 +56,7 @@ def _image_entries(entries: list) -> tuple[list[tuple[str, object]], list[str]]:
             skipped.append(info.filename)
             continue
         if len(parts) < 2:
-            raise UploadError(f"{info.filename!r} is not inside a class folder. Put each class's images in a "
+            raise UserError(f"{info.filename!r} is not inside a class folder. Put each class's images in a "
                               f"folder named after the class, like 'cats/1.png' and 'dogs/1.png'.", field="file")
         labelled.append((parts[-2], info))
     return labelled, skipped
@@ -64,18 +64,18 @@ def _image_entries(entries: list) -> tuple[list[tuple[str, object]], list[str]]:
 
 def _check_classes(class_names: list[str], n_images: int, limits: UploadLimits) -> None:
     if n_images == 0:
-        raise UploadError("The archive holds no PNG or JPEG images. Put each class's images in a folder named "
+        raise UserError("The archive holds no PNG or JPEG images. Put each class's images in a folder named "
                           "after the class, like 'cats/1.png' and 'dogs/1.png'.", field="file")
     if len(class_names) < 2:
-        raise UploadError(f"The archive holds one class folder ({class_names[0]!r}); classification needs at least "
+        raise UserError(f"The archive holds one class folder ({class_names[0]!r}); classification needs at least "
                           f"2, one folder per class.", field="file")
     if len(class_names) > limits.max_classes:
-        raise UploadError(f"The archive holds {len(class_names)} class folders; at most {limits.max_classes} are "
+        raise UserError(f"The archive holds {len(class_names)} class folders; at most {limits.max_classes} are "
                           f"allowed.", field="file")
 
 
-def _too_large(name: str, size: str, limits: UploadLimits) -> UploadError:
-    return UploadError(f"The image {name!r} is {size} pixels; at most {limits.max_image_pixels} pixels "
+def _too_large(name: str, size: str, limits: UploadLimits) -> UserError:
+    return UserError(f"The image {name!r} is {size} pixels; at most {limits.max_image_pixels} pixels "
                        f"(for example 4096x4096) are allowed.", field="file")
 
 
@@ -91,7 +91,7 @@ def _decode(data: bytes, name: str, size: tuple[int, int], color_mode: str, limi
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise _too_large(name, "more than " + str(Image.MAX_IMAGE_PIXELS), limits) from None
     except _DECODE_ERRORS as exc:
-        raise UploadError(f"{name!r} cannot be read as a PNG or JPEG image ({exc}).", field="file") from None
+        raise UserError(f"{name!r} cannot be read as a PNG or JPEG image ({exc}).", field="file") from None
     with image:
         declared_width, declared_height = image.size
         if declared_width * declared_height > limits.max_image_pixels:
@@ -99,7 +99,7 @@ def _decode(data: bytes, name: str, size: tuple[int, int], color_mode: str, limi
         try:
             return _to_array(image, size, color_mode)
         except _DECODE_ERRORS as exc:
-            raise UploadError(f"{name!r} cannot be decoded ({exc}).", field="file") from None
+            raise UserError(f"{name!r} cannot be decoded ({exc}).", field="file") from None
 
 
 def _to_array(image: Image.Image, size: tuple[int, int], color_mode: str) -> np.ndarray:

@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from app.data.errors import DatasetUnavailable
+from app.core.errors import Unavailable
+from app.data.keras_cache import CONNECT_DEADLINE_S, KERAS_DATASETS, ORIGIN, cache_file, how_to_get
 
-ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-CONNECT_DEADLINE_S = 3.0   # time allowed to reach the mirror before giving up
 READ_TIMEOUT_S = 3.0       # time allowed between two chunks of a download once it flows
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 FASHION_FILES = {  # array name -> (file on the mirror, header bytes before the data)
@@ -38,25 +37,12 @@ FASHION_FILES = {  # array name -> (file on the mirror, header bytes before the 
     "x_test": ("t10k-images-idx3-ubyte.gz", 16),
 }
 EXPECTED_SIZES = {"x_train": 60000, "x_test": 10000}
-KERAS_DATASETS = ("mnist", "fashion_mnist")
-
-
-def cache_file(name: str, cache_dir: Path) -> Path:
-    return Path(cache_dir) / f"{name}.npz"
-
-
-def _how_to_get(name: str) -> str:
-    # The server's folders are not named: the message may be shown to any participant.
-    return (f"Upload {name} as an NPZ dataset (arrays x_train, y_train, x_test, y_test), or use the "
-            f"LayerLab Docker image, whose build caches MNIST and Fashion-MNIST. An administrator can "
-            f"also fill the server's dataset cache with `python -m app.data.cache_keras_datasets "
-            f"<cache folder>` on a machine with internet.")
 
 
 def load_keras_dataset(name: str, cache_dir: Path) -> dict[str, np.ndarray]:
     """Return x_train, y_train, x_test, y_test (uint8; x as (n, 28, 28)) from the cache.
 
-    When the file is missing, try the mirror once; when that fails, raise DatasetUnavailable
+    When the file is missing, try the mirror once; when that fails, raise Unavailable
     within a few seconds with a message that says what to do.
     """
     path = cache_file(name, cache_dir)
@@ -64,9 +50,9 @@ def load_keras_dataset(name: str, cache_dir: Path) -> dict[str, np.ndarray]:
         try:
             download_keras_dataset(name, cache_dir)
         except OSError as exc:  # URLError, timeouts, refused connections, a full disk
-            raise DatasetUnavailable(
+            raise Unavailable(
                 f"{name} is not cached on this server and could not be downloaded ({_reason(exc)}). "
-                + _how_to_get(name)) from None
+                + how_to_get(name)) from None
     return _read_cached(name, path)
 
 
@@ -81,12 +67,12 @@ def _read_cached(name: str, path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError, KeyError, EOFError) as exc:
-        raise DatasetUnavailable(f"The cached {path.name} cannot be read ({exc}); delete it and try again. "
-                                 + _how_to_get(name)) from None
+        raise Unavailable(f"The cached {path.name} cannot be read ({exc}); delete it and try again. "
+                                 + how_to_get(name)) from None
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),):
-            raise DatasetUnavailable(
+            raise Unavailable(
                 f"The cached {path.name} holds x_{split} of shape {x.shape} and y_{split} of shape {y.shape}; "
                 f"expected (n, 28, 28) images and n labels. Delete it and try again.")
     return arrays

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from app.data.catalog import UploadLimits
-from app.data.errors import UploadError
+from app.core.errors import UserError
 from app.data.raw import LabeledArrays
 from app.data.tables import MAX_CLASSES_TO_INFER
 from app.data.zip_safety import open_checked_zip
@@ -32,11 +32,11 @@ def read_npz(path: Path, options: dict, limits: UploadLimits = UploadLimits()) -
         members = {info.filename[:-4]: info for info in entries if info.filename.endswith(".npy")}
         missing = [name for name in REQUIRED if name not in members]
         if missing:
-            raise UploadError(f"The NPZ file lacks {', '.join(missing)}. It must hold x_train and y_train, and "
+            raise UserError(f"The NPZ file lacks {', '.join(missing)}. It must hold x_train and y_train, and "
                               f"may hold x_test, y_test and class_names; it holds: "
                               f"{', '.join(sorted(members)) or 'no arrays'}.", field="file")
         if ("x_test" in members) != ("y_test" in members):
-            raise UploadError("The NPZ file holds only one of x_test and y_test; give both or neither.",
+            raise UserError("The NPZ file holds only one of x_test and y_test; give both or neither.",
                               field="file")
         wanted = [name for name in (*REQUIRED, *OPTIONAL) if name in members]
         headers = {name: _read_header(archive, members[name]) for name in wanted}
@@ -57,7 +57,7 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple
             else:
                 raise ValueError(f"format version {version} is not supported")
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as exc:
-        raise UploadError(f"{name} in the NPZ file is not a valid numpy array ({exc}).", field="file") from None
+        raise UserError(f"{name} in the NPZ file is not a valid numpy array ({exc}).", field="file") from None
     return tuple(shape), dtype
 
 
@@ -66,20 +66,20 @@ def _check_declared(headers: dict[str, tuple[tuple[int, ...], np.dtype]], member
     total = 0
     for name, (shape, dtype) in headers.items():
         if dtype.hasobject:
-            raise UploadError(f"{name} holds Python objects (a pickled array), which LayerLab never loads. Save "
+            raise UserError(f"{name} holds Python objects (a pickled array), which LayerLab never loads. Save "
                               f"plain numbers instead, for example np.savez(path, {name}={name}.astype('float32')).",
                               field="file")
         allowed = LABEL_KINDS if name != "x_train" and name != "x_test" else FEATURE_KINDS
         if dtype.names or dtype.kind not in allowed or dtype.subdtype:
-            raise UploadError(f"{name} has dtype {dtype}; expected {_kinds(allowed)}.", field="file")
+            raise UserError(f"{name} has dtype {dtype}; expected {_kinds(allowed)}.", field="file")
         total += math.prod(shape)
     if total > limits.max_npz_elements:
-        raise UploadError(f"The NPZ arrays hold {total} values in all; at most {limits.max_npz_elements} are allowed.",
+        raise UserError(f"The NPZ arrays hold {total} values in all; at most {limits.max_npz_elements} are allowed.",
                           field="file")
     for name, (shape, dtype) in headers.items():
         # numpy allocates the declared size before reading: a header must not promise more than the file holds.
         if math.prod(shape) * dtype.itemsize > members[name].file_size:
-            raise UploadError(f"{name} declares shape {shape} of {dtype}, more data than the file holds; the file "
+            raise UserError(f"{name} declares shape {shape} of {dtype}, more data than the file holds; the file "
                               f"is damaged.", field="file")
 
 
@@ -93,39 +93,39 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
         with archive.open(info) as handle:
             return np.lib.format.read_array(handle, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise UploadError(f"{info.filename} in the NPZ file cannot be read ({exc}).", field="file") from None
+        raise UserError(f"{info.filename} in the NPZ file cannot be read ({exc}).", field="file") from None
 
 
 def _labels_1d(name: str, y: np.ndarray, n: int) -> np.ndarray:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
-        raise UploadError(f"{name} has shape {y.shape}; expected one label per sample, shape ({n},). If it is "
+        raise UserError(f"{name} has shape {y.shape}; expected one label per sample, shape ({n},). If it is "
                           f"one-hot encoded, save {name}.argmax(axis=1) instead.", field="file")
     if len(y) != n:
-        raise UploadError(f"{name} holds {len(y)} labels but x_{name[2:]} holds {n} samples.", field="file")
+        raise UserError(f"{name} holds {len(y)} labels but x_{name[2:]} holds {n} samples.", field="file")
     return y
 
 
 def _labeled(arrays: dict[str, np.ndarray], options: dict, limits: UploadLimits) -> LabeledArrays:
     x = arrays["x_train"]
     if x.ndim < 2 or x.ndim > 4 or len(x) == 0:
-        raise UploadError(f"x_train has shape {x.shape}; expected (samples, features), (samples, height, width) "
+        raise UserError(f"x_train has shape {x.shape}; expected (samples, features), (samples, height, width) "
                           f"or (samples, height, width, channels).", field="file")
     y = _labels_1d("y_train", arrays["y_train"], len(x))
     x_test = arrays.get("x_test")
     y_test = None
     if x_test is not None:
         if x_test.shape[1:] != x.shape[1:]:
-            raise UploadError(f"x_test samples have shape {x_test.shape[1:]} but x_train samples have shape "
+            raise UserError(f"x_test samples have shape {x_test.shape[1:]} but x_train samples have shape "
                               f"{x.shape[1:]}; they must match.", field="file")
         y_test = _labels_1d("y_test", arrays["y_test"], len(x_test))
         if (y_test.dtype.kind in "US") != (y.dtype.kind in "US"):
-            raise UploadError(f"y_train holds {y.dtype} labels but y_test holds {y_test.dtype}; both must be "
+            raise UserError(f"y_train holds {y.dtype} labels but y_test holds {y_test.dtype}; both must be "
                               f"numbers or both text.", field="file")
     for name, array in (("x_train", x), ("x_test", x_test)):
         if array is not None and array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise UploadError(f"{name} holds NaN or infinite values; replace them before uploading.", field="file")
+            raise UserError(f"{name} holds NaN or infinite values; replace them before uploading.", field="file")
     if x.ndim == 3:  # (n, h, w): grayscale images, given their channel axis
         x = x[..., None]
         x_test = x_test[..., None] if x_test is not None else None
@@ -151,29 +151,29 @@ def _encode_labels(y: np.ndarray, y_test: np.ndarray | None, task: str, names: n
                    limits: UploadLimits) -> tuple[tuple[np.ndarray, np.ndarray | None], list[str]]:
     if task == "regression":
         if y.dtype.kind in "US":
-            raise UploadError("y_train holds text labels; regression needs numbers. Choose task=classification.",
+            raise UserError("y_train holds text labels; regression needs numbers. Choose task=classification.",
                               field="task")
         return (y.astype(np.float32), None if y_test is None else y_test.astype(np.float32)), []
     if y.dtype.kind == "f" and not np.all(y == np.round(y)):
-        raise UploadError("y_train holds fractional numbers; classification needs class labels (whole numbers or "
+        raise UserError("y_train holds fractional numbers; classification needs class labels (whole numbers or "
                           "text). Choose task=regression.", field="task")
     both = y if y_test is None else np.concatenate([y, y_test.astype(y.dtype, copy=False)])
     distinct = np.unique(both)
     if len(distinct) > limits.max_classes:
-        raise UploadError(f"The labels hold {len(distinct)} different classes; at most {limits.max_classes} are "
+        raise UserError(f"The labels hold {len(distinct)} different classes; at most {limits.max_classes} are "
                           f"allowed.", field="file")
     whole_labels = y.dtype.kind in "biuf"
     if names is not None and whole_labels and len(distinct) and distinct.min() >= 0:
         class_names = [str(n) for n in np.asarray(names).reshape(-1).tolist()]
         if distinct.max() >= len(class_names):
-            raise UploadError(f"class_names holds {len(class_names)} names but the labels go up to "
+            raise UserError(f"class_names holds {len(class_names)} names but the labels go up to "
                               f"{int(distinct.max())}.", field="file")
         encode = lambda labels: labels.astype(np.int64)  # noqa: E731 - labels are already indices
     else:
         class_names = [_label_text(v) for v in distinct.tolist()]
         encode = lambda labels: np.searchsorted(distinct, labels).astype(np.int64)  # noqa: E731
     if len(class_names) < 2:
-        raise UploadError("The labels hold a single class; classification needs at least 2.", field="file")
+        raise UserError("The labels hold a single class; classification needs at least 2.", field="file")
     return (encode(y), None if y_test is None else encode(y_test.astype(y.dtype, copy=False))), class_names
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from app.data.builtin import load_builtin
 from app.data.catalog import (UploadLimits, get_dataset, validate_dataset_params, validate_split_options,
                               validate_upload_options)
-from app.data.errors import UploadError
+from app.core.errors import UserError
 from app.data.prepared import DatasetMeta, write_prepared
 from app.data.preview import array_statistics, label_summary, scatter_points, split_shapes, write_sample_grid
 from app.data.raw import LabeledArrays
@@ -78,7 +78,7 @@ def _from_table(table: RawTable, settings: dict[str, Any], limits: UploadLimits
     # Rows without a target teach nothing; they are dropped and counted, not filled.
     keep = np.flatnonzero(labels >= 0 if task == "classification" else ~np.isnan(labels))
     if len(keep) < MIN_ROWS:
-        raise UploadError(f"Only {len(keep)} rows have a value in the target column {target!r}; at least "
+        raise UserError(f"Only {len(keep)} rows have a value in the target column {target!r}; at least "
                           f"{MIN_ROWS} are needed.", field="target")
     statistics = column_statistics(table)
     kept = take_rows(table, keep)

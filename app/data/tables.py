@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from app.data.catalog import COLUMN_TREATMENTS, UploadLimits
-from app.data.errors import UploadError
+from app.core.errors import UserError
 
 MAX_CLASSES_TO_INFER = 20  # a numeric target with more distinct whole numbers is taken as regression
 
@@ -56,7 +56,7 @@ class RawTable:
         for column in self.columns:
             if column.name == name:
                 return column
-        raise UploadError(f"There is no column {name!r}. The columns are: {_listing(self.names)}.",
+        raise UserError(f"There is no column {name!r}. The columns are: {_listing(self.names)}.",
                           field="target")
 
 
@@ -100,19 +100,19 @@ def encode_target(column: TableColumn, task: str, limits: UploadLimits) -> tuple
     """Labels for every row (missing: -1 or NaN; the caller drops those rows) and class names."""
     if task == "regression":
         if not column.is_numeric:
-            raise UploadError(
+            raise UserError(
                 f"The target column {column.name!r} holds text such as {column.sample_text()}; regression "
                 f"needs numbers. Choose task=classification or another target column.", field="task")
         return column.values.astype(np.float32), []
     categorical = as_categorical(column, limits.max_classes)
     if categorical.overflow or len(categorical.categories or []) > limits.max_classes:
-        raise UploadError(
+        raise UserError(
             f"The target column {column.name!r} has more than {limits.max_classes} different values; "
             f"a classification target may have at most {limits.max_classes} classes. Choose another target "
             f"column{', or task=regression' if column.is_numeric else ''}.", field="target")
     names = list(categorical.categories or [])
     if len(names) < 2:
-        raise UploadError(f"The target column {column.name!r} holds {len(names)} class(es); classification "
+        raise UserError(f"The target column {column.name!r} holds {len(names)} class(es); classification "
                           f"needs at least 2 different values.", field="target")
     return categorical.values.astype(np.int64), names
 
@@ -129,10 +129,10 @@ def plan_columns(table: RawTable, target: str, overrides: dict[str, str], limits
     names = set(table.names)
     for name, treatment in overrides.items():
         if name not in names:
-            raise UploadError(f"`column_types` names a column {name!r} that the file does not have. "
+            raise UserError(f"`column_types` names a column {name!r} that the file does not have. "
                               f"The columns are: {_listing(table.names)}.", field="column_types")
         if name == target:
-            raise UploadError(f"{name!r} is the target column; `column_types` sets only feature columns. "
+            raise UserError(f"{name!r} is the target column; `column_types` sets only feature columns. "
                               f"Choose classification or regression with `task`.", field="column_types")
         assert treatment in COLUMN_TREATMENTS
     plans = []
@@ -141,12 +141,12 @@ def plan_columns(table: RawTable, target: str, overrides: dict[str, str], limits
             continue
         chosen = overrides.get(column.name)
         if chosen == "numeric" and not column.is_numeric:
-            raise UploadError(f"Column {column.name!r} holds text such as {column.sample_text()}, so it cannot "
+            raise UserError(f"Column {column.name!r} holds text such as {column.sample_text()}, so it cannot "
                               f"be numeric. Use categorical or ignore.", field="column_types")
         if chosen == "categorical":
             categorical = as_categorical(column, limits.max_categories)
             if categorical.overflow or len(categorical.categories or []) > limits.max_categories:
-                raise UploadError(f"Column {column.name!r} has more than {limits.max_categories} different "
+                raise UserError(f"Column {column.name!r} has more than {limits.max_categories} different "
                                   f"values, too many to one-hot encode. Use numeric or ignore.",
                                   field="column_types")
         if chosen:
@@ -162,7 +162,7 @@ def plan_columns(table: RawTable, target: str, overrides: dict[str, str], limits
         else:
             plans.append(ColumnPlan(column.name, "categorical", "auto"))
     if not any(p.treatment != "ignore" for p in plans):
-        raise UploadError("No feature column is left to learn from: every column besides the target is "
+        raise UserError("No feature column is left to learn from: every column besides the target is "
                           "ignored. Add columns, or set `column_types`.", field="column_types")
     return plans
 
@@ -207,7 +207,7 @@ class FeatureEncoder:
                                       "categories": categories})
         width = len(encoder.feature_names)
         if width * table.n_rows > limits.max_prepared_values:
-            raise UploadError(f"Encoded, this table would hold {table.n_rows} rows x {width} features, more "
+            raise UserError(f"Encoded, this table would hold {table.n_rows} rows x {width} features, more "
                               f"than the {limits.max_prepared_values} values allowed. Ignore some text columns "
                               f"with `column_types`.", field="column_types")
         return encoder

@@ -4,7 +4,7 @@
   npz     numpy arrays x_train, y_train (and optionally x_test, y_test, class_names)
   images  a zip with one folder of PNG/JPEG images per class
 
-Every failure is an `UploadError` whose message says what was wrong and what is allowed.
+Every failure is an `UserError` whose message says what was wrong and what is allowed.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 from app.data.catalog import UPLOAD_KINDS, UploadLimits, validate_upload_options
 from app.data.csv_upload import read_csv_table
-from app.data.errors import UploadError
+from app.core.errors import UserError
 from app.data.image_zip import read_image_zip
 from app.data.npz_upload import read_npz
 from app.data.raw import LabeledArrays
 from app.data.tables import RawTable
 
-__all__ = ["UploadError", "read_upload", "read_csv_table", "read_npz", "read_image_zip"]
+__all__ = ["UserError", "read_upload", "read_csv_table", "read_npz", "read_image_zip"]
 
 
 def read_upload(kind: str, path: Path, options: dict[str, Any] | None = None,
@@ -29,7 +29,7 @@ def read_upload(kind: str, path: Path, options: dict[str, Any] | None = None,
     options = validate_upload_options(kind, options)
     path = Path(path)
     if not path.is_file():
-        raise UploadError(f"The uploaded file {path.name!r} is missing.", field="file")
+        raise UserError(f"The uploaded file {path.name!r} is missing.", field="file")
     limits.check_upload_size(path.stat().st_size)
     if kind == "csv":
         return read_csv_table(path, limits)

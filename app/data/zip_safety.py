@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from app.data.catalog import UploadLimits
-from app.data.errors import UploadError
+from app.core.errors import UserError
 
 # Ratios of small entries say nothing (a 2 KB run of zeros compresses 100-fold), so the
 # ratio is checked only for entries, and archives, at least this large once inflated.
@@ -23,13 +23,13 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def open_checked_zip(path: Path, limits: UploadLimits, what: str) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
-    """Return the open archive and its file entries (directories left out), or raise UploadError."""
+    """Return the open archive and its file entries (directories left out), or raise UserError."""
     path = Path(path)
     limits.check_upload_size(path.stat().st_size)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UploadError(f"This is not a readable zip archive ({exc}); {what} must be a .zip file.",
+        raise UserError(f"This is not a readable zip archive ({exc}); {what} must be a .zip file.",
                           field="file") from None
     try:
         return archive, _checked_entries(archive.infolist(), limits)
@@ -40,7 +40,7 @@ def open_checked_zip(path: Path, limits: UploadLimits, what: str) -> tuple[zipfi
 
 def _checked_entries(entries: list[zipfile.ZipInfo], limits: UploadLimits) -> list[zipfile.ZipInfo]:
     if len(entries) > limits.max_zip_entries:
-        raise UploadError(f"The archive has {len(entries)} entries; at most {limits.max_zip_entries} are allowed.",
+        raise UserError(f"The archive has {len(entries)} entries; at most {limits.max_zip_entries} are allowed.",
                           field="file")
     seen: set[str] = set()
     total_size = total_compressed = 0
@@ -48,13 +48,13 @@ def _checked_entries(entries: list[zipfile.ZipInfo], limits: UploadLimits) -> li
     for info in entries:
         check_entry_name(info.filename)
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise UploadError(f"The archive entry {info.filename!r} is a symbolic link; only plain files are "
+            raise UserError(f"The archive entry {info.filename!r} is a symbolic link; only plain files are "
                               f"allowed.", field="file")
         if info.flag_bits & 0x1:
-            raise UploadError(f"The archive entry {info.filename!r} is encrypted; upload an archive without a "
+            raise UserError(f"The archive entry {info.filename!r} is encrypted; upload an archive without a "
                               f"password.", field="file")
         if info.filename in seen:
-            raise UploadError(f"The archive holds {info.filename!r} twice; each name may appear once.", field="file")
+            raise UserError(f"The archive holds {info.filename!r} twice; each name may appear once.", field="file")
         seen.add(info.filename)
         if info.is_dir():
             continue
@@ -63,7 +63,7 @@ def _checked_entries(entries: list[zipfile.ZipInfo], limits: UploadLimits) -> li
         total_compressed += info.compress_size
         files.append(info)
     if total_size > limits.max_total_uncompressed:
-        raise UploadError(f"Unpacked, the archive would take {total_size / 2**20:.0f} MB; at most "
+        raise UserError(f"Unpacked, the archive would take {total_size / 2**20:.0f} MB; at most "
                           f"{limits.max_total_uncompressed / 2**20:.0f} MB are allowed.", field="file")
     _check_ratio("The archive as a whole", total_size, total_compressed, limits)
     return files
@@ -73,10 +73,10 @@ def check_entry_name(name: str) -> None:
     """Refuse names that could point outside a folder if anyone ever extracted them."""
     posix = name.replace("\\", "/")
     if "\x00" in name or posix.startswith("/") or _DRIVE.match(posix):
-        raise UploadError(f"The archive entry {name!r} has an absolute path; entries must be relative, like "
+        raise UserError(f"The archive entry {name!r} has an absolute path; entries must be relative, like "
                           f"'cats/1.png'.", field="file")
     if ".." in PurePosixPath(posix).parts:
-        raise UploadError(f"The archive entry {name!r} points outside the archive ('..'); entries must stay "
+        raise UserError(f"The archive entry {name!r} points outside the archive ('..'); entries must stay "
                           f"inside it, like 'cats/1.png'.", field="file")
 
 
@@ -86,7 +86,7 @@ def _check_ratio(label: str, size: int, compressed: int, limits: UploadLimits) -
     ratio = size / max(compressed, 1)
     if ratio > limits.max_compression_ratio:
         subject = label if label.startswith("The archive") else f"The archive entry {label!r}"
-        raise UploadError(f"{subject} unpacks {ratio:.0f} times larger than it is stored ({size / 2**20:.0f} MB); "
+        raise UserError(f"{subject} unpacks {ratio:.0f} times larger than it is stored ({size / 2**20:.0f} MB); "
                           f"at most {limits.max_compression_ratio} times is allowed, which protects the server "
                           f"from zip bombs.", field="file")
 
@@ -97,4 +97,4 @@ def read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         with archive.open(info) as handle:
             return handle.read(info.file_size + 1)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise UploadError(f"The archive entry {info.filename!r} cannot be read ({exc}).", field="file") from None
+        raise UserError(f"The archive entry {info.filename!r} cannot be read ({exc}).", field="file") from None

@@ -13,6 +13,7 @@ import threading
 from multiprocessing.connection import wait
 from typing import Any, Callable, Protocol
 
+from app.core.runs import RunState
 from app.worker.runner import run_job
 
 log = logging.getLogger(__name__)
@@ -125,9 +126,10 @@ class LocalExecutor:
                 self._jobs.pop(run_id, None)
             if not job.finished:
                 code = job.process.exitcode
-                self._deliver(run_id, {"type": "finished", "state": "failed", "reason": (
+                self._deliver(run_id, {"type": "finished", "state": RunState.FAILED, "reason": (
                     f"The training process stopped unexpectedly (exit code {code}): it was killed or ran "
-                    "out of memory. Finished epochs are kept; try a smaller batch size or model.")})
+                    "out of memory. Its epochs up to the last saved one are kept; try a smaller batch size "
+                    "or model.")})
 
     def _deliver(self, run_id: int, event: dict[str, Any]) -> None:
         try:

@@ -12,20 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from typing import Any
 
+from app.core.errors import Unavailable, UserError
 from app.core.graph import Graph
-from app.jobs.warm_worker import WarmWorker, WorkerRefused, WorkerUnavailable
-
-InspectorUnavailable = WorkerUnavailable
-
-
-class LayerRefused(Exception):
-    """Keras refused a layer; carries the layer id and the explanation."""
-
-    def __init__(self, layer_id: str, message: str):
-        super().__init__(message)
-        self.layer_id = layer_id
-        self.message = message
-
+from app.jobs.warm_worker import WarmWorker
 
 class Inspector(WarmWorker):
     def __init__(self, timeout: float = 60.0, cache_size: int = 512):
@@ -52,7 +41,7 @@ class Inspector(WarmWorker):
     def _summarize_quietly(self, graph: Graph) -> None:
         try:
             self.summarize(graph)
-        except (LayerRefused, WorkerUnavailable):
+        except UserError:
             pass  # the request that wants the summary will report it
 
     def stop(self) -> None:
@@ -60,7 +49,10 @@ class Inspector(WarmWorker):
         super().stop()
 
     def summarize(self, graph: Graph, with_text: bool = False) -> dict[str, Any]:
-        """Keras' summary of a graph that passed validation; raises LayerRefused for a bad layer."""
+        """Keras' summary of a graph that passed validation.
+
+        Raises UserError at the layer Keras refuses, or Unavailable when the worker cannot answer.
+        """
         payload = {"graph": graph.model_dump(mode="json"), "with_text": with_text}
         key = json.dumps(payload, sort_keys=True)
         with self._key_lock(key):  # a request arriving during its prefetch waits for that answer
@@ -71,13 +63,15 @@ class Inspector(WarmWorker):
             if cached is None:
                 try:
                     cached = ("ok", self.call("summarize", payload))
-                except WorkerRefused as exc:
-                    cached = ("refused", exc.body)
+                except Unavailable:
+                    raise  # not cached: the next request tries again
+                except UserError as exc:
+                    cached = ("refused", exc.to_wire())
                 with self._cache_lock:
                     self._cache[key] = cached
                     if len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
         status, body = cached
         if status == "refused":
-            raise LayerRefused(body["layer_id"], body["message"])
+            raise UserError.from_wire(body)
         return body

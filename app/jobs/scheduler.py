@@ -17,18 +17,16 @@ from typing import Any, Callable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.errors import Conflict
+from app.core.errors import Conflict
+from app.core.runs import ACTIVE_STATES, ENDED_STATES, RESUMABLE_STATES, CHECKPOINT, RunState
 from app.jobs.executor import Executor
 from app.jobs.notifier import RunNotifier
 from app.store.tables import RunEvent, RunRecord, utcnow
 
 log = logging.getLogger(__name__)
 
-ACTIVE_STATES = ("queued", "running")
-TERMINAL_STATES = ("completed", "failed", "diverged", "cancelled")
-RESUMABLE_STATES = ("interrupted", "cancelled", "failed")
-INTERRUPTED_REASON = ("The server stopped while this run was training. Its finished epochs are kept; "
-                      "resume it to continue from the last one.")
+INTERRUPTED_REASON = ("The server stopped while this run was training. Its epochs up to the last saved "
+                      "one are kept; resume it to continue from there.")
 
 
 class Scheduler:
@@ -63,34 +61,35 @@ class Scheduler:
 
     def _interrupt_running(self) -> None:
         with self._lock, self.sessions() as session:
-            stranded = list(session.scalars(select(RunRecord.id).where(RunRecord.state == "running")))
+            stranded = list(session.scalars(select(RunRecord.id).where(RunRecord.state == RunState.RUNNING)))
             session.execute(update(RunRecord).where(RunRecord.id.in_(stranded))
-                            .values(state="interrupted", reason=INTERRUPTED_REASON, finished_at=utcnow()))
-            session.commit()
+                            .values(state=RunState.INTERRUPTED, reason=INTERRUPTED_REASON, finished_at=utcnow()))
             for run_id in stranded:
-                self._append(session, run_id, "state", {"state": "interrupted", "reason": INTERRUPTED_REASON})
+                self._add_event(session, run_id, "state", {"state": RunState.INTERRUPTED, "reason": INTERRUPTED_REASON})
+            self._commit(session, stranded)
 
     # --- commands ----------------------------------------------------------------
 
     def dispatch(self) -> None:
         """Start queued runs, oldest first, while the limits allow."""
         with self._lock, self.sessions() as session:
-            running = list(session.scalars(select(RunRecord).where(RunRecord.state == "running")))
+            running = list(session.scalars(select(RunRecord).where(RunRecord.state == RunState.RUNNING)))
             per_workspace: dict[str, int] = {}
             for run in running:
                 per_workspace[run.workspace_id] = per_workspace.get(run.workspace_id, 0) + 1
             slots = self.max_running - len(running)
-            queued = list(session.scalars(select(RunRecord).where(RunRecord.state == "queued").order_by(RunRecord.id)))
+            queued = list(session.scalars(select(RunRecord).where(RunRecord.state == RunState.QUEUED)
+                                          .order_by(RunRecord.id)))
             for run in queued:
                 if slots <= 0:
                     break
                 if per_workspace.get(run.workspace_id, 0) >= self.max_running_per_workspace:
                     continue
-                run.state, run.started_at = "running", utcnow()
-                session.commit()
+                run.state, run.started_at = RunState.RUNNING, utcnow()
+                self._add_event(session, run.id, "state", {"state": RunState.RUNNING})
+                self._commit(session, [run.id])
                 per_workspace[run.workspace_id] = per_workspace.get(run.workspace_id, 0) + 1
                 slots -= 1
-                self._append(session, run.id, "state", {"state": "running"})
                 self.executor.submit(run.id, self._request(run))
 
     def _request(self, run: RunRecord) -> dict[str, Any]:
@@ -110,24 +109,24 @@ class Scheduler:
             if run is None or run.state not in ACTIVE_STATES:
                 state = run.state if run else "missing"
                 raise Conflict(f"Run {run_id} is {state}; only queued or running runs can be stopped.")
-            if run.state == "queued":
-                run.state, run.reason, run.finished_at = "cancelled", "Stopped before it started.", utcnow()
-                session.commit()
-                self._append(session, run_id, "state", {"state": "cancelled", "reason": run.reason})
+            if run.state == RunState.QUEUED:
+                run.state, run.reason, run.finished_at = RunState.CANCELLED, "Stopped before it started.", utcnow()
+                self._add_event(session, run_id, "state", {"state": RunState.CANCELLED, "reason": run.reason})
+                self._commit(session, [run_id])
                 return
         self.executor.cancel(run_id)
 
     def resume(self, run_id: int) -> None:
         with self._lock, self.sessions() as session:
             run = session.get(RunRecord, run_id)
-            has_checkpoint = (self.run_folder(run_id) / "checkpoint.keras").exists()
+            has_checkpoint = (self.run_folder(run_id) / CHECKPOINT).exists()
             if run is None or run.state not in RESUMABLE_STATES or not has_checkpoint:
                 state = run.state if run else "missing"
                 raise Conflict(f"Run {run_id} is {state}" + ("" if has_checkpoint else " and has no saved epoch")
                                + "; only interrupted, stopped or failed runs with a finished epoch can be resumed.")
-            run.state, run.resume, run.reason, run.finished_at = "queued", True, None, None
-            session.commit()
-            self._append(session, run_id, "state", {"state": "queued", "resumed": True})
+            run.state, run.resume, run.reason, run.finished_at = RunState.QUEUED, True, None, None
+            self._add_event(session, run_id, "state", {"state": RunState.QUEUED, "resumed": True})
+            self._commit(session, [run_id])
         self.dispatch()
 
     # --- events from the executor (called from its threads) ----------------------
@@ -145,35 +144,41 @@ class Scheduler:
             else:
                 if kind == "epoch":
                     run.epochs_done = max(run.epochs_done, int(event.get("epoch", 0)))
-                session.commit()
-                self._append(session, run_id, kind, {k: v for k, v in event.items() if k != "type"})
+                self._add_event(session, run_id, kind, {k: v for k, v in event.items() if k != "type"})
+                self._commit(session, [run_id])
         if kind == "finished" and not self._closing:
             self.dispatch()
 
     def _finish(self, session: Session, run: RunRecord, event: dict[str, Any]) -> None:
-        if run.state != "running":
-            return  # a terminal state never changes
-        state = event.get("state", "failed")
-        run.state = state if state in TERMINAL_STATES else "failed"
+        if run.state != RunState.RUNNING:
+            return  # an ended run's state never changes
+        state = event.get("state", RunState.FAILED)
+        run.state = state if state in ENDED_STATES else RunState.FAILED
         run.reason = event.get("message") or event.get("reason")
         run.finished_at = utcnow()
         if event.get("evaluation") is not None:
             run.evaluation_json = json.dumps(event["evaluation"])
-        session.commit()
         summary = {k: v for k, v in event.items() if k not in ("type", "evaluation")}
-        self._append(session, run.id, "finished", summary)
-        self._append(session, run.id, "state", {"state": run.state, "reason": run.reason})
+        self._add_event(session, run.id, "finished", summary)
+        self._add_event(session, run.id, "state", {"state": run.state, "reason": run.reason})
+        self._commit(session, [run.id])
 
-    def _append(self, session: Session, run_id: int, kind: str, data: dict[str, Any]) -> None:
+    @staticmethod
+    def _add_event(session: Session, run_id: int, kind: str, data: dict[str, Any]) -> None:
         session.add(RunEvent(run_id=run_id, type=kind, data_json=json.dumps(data)))
+
+    def _commit(self, session: Session, run_ids: list[int]) -> None:
+        """A run's state and the events that announce it are committed together, then streams are woken:
+        a stream that reads the new state always finds its event too."""
         session.commit()
-        self.notifier.notify(run_id)
+        for run_id in run_ids:
+            self.notifier.notify(run_id)
 
     # --- questions -----------------------------------------------------------------
 
     def queue_position(self, session: Session, run: RunRecord) -> int | None:
         """1 for the next run to start, or None when the run is not queued."""
-        if run.state != "queued":
+        if run.state != RunState.QUEUED:
             return None
-        ahead = session.scalars(select(RunRecord.id).where(RunRecord.state == "queued", RunRecord.id < run.id))
+        ahead = session.scalars(select(RunRecord.id).where(RunRecord.state == RunState.QUEUED, RunRecord.id < run.id))
         return len(list(ahead)) + 1

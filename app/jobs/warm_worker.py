@@ -13,23 +13,10 @@ import threading
 import time
 from typing import Any
 
+from app.core.errors import Unavailable, UserError
 from app.worker.service import serve
 
 log = logging.getLogger(__name__)
-
-
-class WorkerUnavailable(Exception):
-    """The worker could not answer (crashed twice, or timed out)."""
-
-
-class WorkerRefused(Exception):
-    """The worker answered with an error meant for the user (bad layer, bad file...)."""
-
-    def __init__(self, body: dict[str, Any]):
-        super().__init__(body.get("message", "refused"))
-        self.body = body
-        self.message = str(body.get("message", "refused"))
-
 
 class WarmWorker:
     def __init__(self, name: str, timeout: float = 60.0, preload_keras: bool = False):
@@ -77,13 +64,18 @@ class WarmWorker:
         return self._process.pid if self._process else None
 
     def call(self, kind: str, payload: Any, timeout: float | None = None) -> Any:
-        """Send one request; returns the answer, or raises WorkerRefused / WorkerUnavailable."""
+        """Send one request and return the answer.
+
+        Raises the worker's UserError as it was raised there (a bad layer, a bad file), or
+        Unavailable when the worker crashed, hung or failed unexpectedly.
+        """
         with self._lock:
             status, body = self._request((kind, payload), timeout or self.timeout)
         if status == "refused":
-            raise WorkerRefused(body)
+            raise UserError.from_wire(body)
         if status == "error":
-            raise WorkerUnavailable(f"The {self.name} worker failed: {body['message']}")
+            log.error("%s worker failed on %s: %s", self.name, kind, body["message"])
+            raise Unavailable(f"The {self.name} worker failed on this request ({body['message'][:200]}).")
         return body
 
     def _request(self, message: tuple[str, Any], timeout: float) -> tuple[str, Any]:
@@ -102,14 +94,14 @@ class WarmWorker:
                 log.warning("%s worker did not answer in %.0f s; restarting it", self.name, timeout)
                 self._kill()
                 self._spawn()
-                raise WorkerUnavailable(
+                raise Unavailable(
                     f"The {self.name} worker did not answer in time; it has been restarted. "
                     "Try again in a few seconds.") from exc
             except (EOFError, OSError) as exc:
                 log.warning("%s worker died (%s); starting a new one", self.name, exc)
                 self._kill()
                 if attempt == 2:
-                    raise WorkerUnavailable(f"The {self.name} worker keeps failing; try again in a "
+                    raise Unavailable(f"The {self.name} worker keeps failing; try again in a "
                                             "few seconds.") from exc
         raise AssertionError("unreachable")
 

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.graph import Graph
-from app.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound
 from app.store.tables import GraphHistory, ModelRecord, Workspace, utcnow
 
 
@@ -131,11 +131,22 @@ def delete_model(session: Session, record: ModelRecord) -> None:
     session.commit()
 
 
-def duplicate_model(session: Session, record: ModelRecord, name: str) -> ModelRecord:
-    copy = ModelRecord(workspace_id=record.workspace_id, name=name, graph_json=record.graph_json)
-    session.add(copy)
-    session.commit()
-    return copy
+def unused_model_name(session: Session, workspace_id: str, base: str) -> str:
+    """`base` if no model of the workspace has that name, else "base 2", "base 3"..."""
+    taken = set(session.scalars(select(ModelRecord.name).where(ModelRecord.workspace_id == workspace_id,
+                                                                ModelRecord.name.startswith(base))))
+    number = 2
+    name = base
+    while name in taken:
+        name, number = f"{base} {number}", number + 1
+    return name
+
+
+def earlier_graphs(session: Session, record: ModelRecord, limit: int) -> list[Graph]:
+    """The model's graphs before its last edits, newest first (its undo history)."""
+    rows = session.scalars(select(GraphHistory.graph_json).where(GraphHistory.model_id == record.id)
+                           .order_by(GraphHistory.id.desc()).limit(limit))
+    return [Graph.model_validate_json(row) for row in rows]
 
 
 def checked_dataset_name(name: str) -> str:

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound
+from app.core.errors import NotFound
+from app.core.runs import ACTIVE_STATES
 from app.store.tables import RunEvent, RunRecord
 
 MAX_BATCH_POINTS = 500  # batch-level points sent to a chart; older ones are thinned out
@@ -30,7 +31,7 @@ def list_runs(session: Session, workspace_id: str, model_id: int | None = None) 
 
 def active_runs(session: Session, workspace_id: str) -> int:
     query = select(func.count()).where(RunRecord.workspace_id == workspace_id,
-                                       RunRecord.state.in_(("queued", "running")))
+                                       RunRecord.state.in_(ACTIVE_STATES))
     return session.scalar(query) or 0
 
 
@@ -67,3 +68,8 @@ def latest_progress(session: Session, run_id: int) -> dict[str, Any] | None:
 
 def last_event_id(session: Session, run_id: int) -> int:
     return session.scalar(select(func.max(RunEvent.id)).where(RunEvent.run_id == run_id)) or 0
+
+
+def latest_run_of_model(session: Session, model_id: int) -> RunRecord | None:
+    query = select(RunRecord).where(RunRecord.model_id == model_id)
+    return session.scalar(query.order_by(RunRecord.id.desc()).limit(1))

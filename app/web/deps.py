@@ -9,12 +9,13 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.errors import Unauthorized
+from app.core.errors import Unauthorized
 from app.jobs.inspector import Inspector
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
-from app.store import repository
-from app.store.tables import ModelRecord
+from app.services import datasets
+from app.store import repository, runs
+from app.store.tables import DatasetRecord, ModelRecord, RunRecord
 
 COOKIE_NAME = "layerlab_workspace"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookie lifetime at about 400 days
@@ -93,6 +94,9 @@ ApiWorkspace = Annotated[str, Depends(api_workspace)]
 PageWorkspace = Annotated[str, Depends(page_workspace)]
 
 
+# Looking a record up, or answering 404, happens here once: routes receive the record.
+# Another workspace's record looks exactly like a missing one.
+
 def api_model(model_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> ModelRecord:
     return repository.get_model(session, workspace_id, model_id)
 
@@ -101,5 +105,25 @@ def page_model(model_id: int, workspace_id: PageWorkspace, session: SessionDep) 
     return repository.get_model(session, workspace_id, model_id)
 
 
+def api_run(run_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> RunRecord:
+    return runs.get_run(session, workspace_id, run_id)
+
+
+def page_run(run_id: int, workspace_id: PageWorkspace, session: SessionDep) -> RunRecord:
+    return runs.get_run(session, workspace_id, run_id)
+
+
+def api_dataset(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> DatasetRecord:
+    return datasets.get_dataset(session, workspace_id, dataset_id)
+
+
+def page_dataset(dataset_id: int, workspace_id: PageWorkspace, session: SessionDep) -> DatasetRecord:
+    return datasets.get_dataset(session, workspace_id, dataset_id)
+
+
 ApiModel = Annotated[ModelRecord, Depends(api_model)]
 PageModel = Annotated[ModelRecord, Depends(page_model)]
+ApiRun = Annotated[RunRecord, Depends(api_run)]
+PageRun = Annotated[RunRecord, Depends(page_run)]
+ApiDataset = Annotated[DatasetRecord, Depends(api_dataset)]
+PageDataset = Annotated[DatasetRecord, Depends(page_dataset)]

@@ -12,9 +12,10 @@ from markupsafe import Markup, escape
 
 from app.core.activations import ACTIVATIONS, curve_points
 from app.core.catalog import CATALOG
+from app.core.shapes import describe
 
 if TYPE_CHECKING:
-    from app.web.editing import ModelState
+    from app.services.editing import ModelState
 
 BOX_W, BOX_H, GAP_Y, GAP_X, PAD = 236, 58, 30, 28, 16
 MAX_TITLE = 28  # characters that fit in a box at the title's font size
@@ -42,7 +43,8 @@ def _layout(state: ModelState) -> dict[str, tuple[int, int]]:
     return {node_id: (column, row) for row, ids in rows.items() for column, node_id in enumerate(ids)}
 
 
-def render_svg(state: ModelState, selected: str | None = None) -> Markup:
+def render_svg(state: ModelState, selected: str | None, select_url: str) -> Markup:
+    """The diagram; each box is a link to `select_url?layer=<id>`, so it can be chosen by click or keyboard."""
     graph = state.graph
     if not graph.nodes:
         return Markup('<p class="muted">The diagram appears once the model has layers.</p>')
@@ -53,9 +55,9 @@ def render_svg(state: ModelState, selected: str | None = None) -> Markup:
     width = PAD * 2 + columns * BOX_W + (columns - 1) * GAP_X
     height = PAD * 2 + rows * BOX_H + (rows - 1) * GAP_Y
     largest = max((math.prod(s) for s in shapes.values() if s), default=1)
-    severity = {i.node_id: i.severity for i in state.issues if i.node_id and i.severity == "error"}
-    severity.update({i.node_id: "warning" for i in state.issues
-                     if i.node_id and i.severity == "warning" and i.node_id not in severity})
+    severity = {i.layer_id: i.severity for i in state.issues if i.layer_id and i.severity == "error"}
+    severity.update({i.layer_id: "warning" for i in state.issues
+                     if i.layer_id and i.severity == "warning" and i.layer_id not in severity})
 
     def corner(node_id: str) -> tuple[int, int]:
         column, row = positions[node_id]
@@ -84,18 +86,20 @@ def render_svg(state: ModelState, selected: str | None = None) -> Markup:
             classes.append("selected")
         if node.id in severity:
             classes.append(severity[node.id])
-        shape_label = "(None, " + ", ".join(map(str, shape)) + ")" if shape else "shape unknown"
+        shape_label = describe(shape) if shape else "shape unknown"
         title = node.name if len(node.name) <= MAX_TITLE else node.name[:MAX_TITLE - 1] + "…"
         type_label = f" {node.type}" if len(title) + len(node.type) < MAX_TITLE else ""
         bar = 0 if not shape else max(6, (BOX_W - 24) * math.log1p(math.prod(shape)) / math.log1p(largest))
         parts.append(
+            f'<a href="{escape(select_url)}?layer={escape(node.id)}" class="layer-link" '
+            f'aria-label="{escape(node.name)}, {node.type}, output {escape(shape_label)}: select">'
             f'<g class="{" ".join(classes)}" data-layer-id="{escape(node.id)}">'
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8"/>'
             f'<text x="{x + 12}" y="{y + 20}" class="box-title"><title>{escape(node.name)} ({node.type})</title>'
             f'{escape(title)}<tspan class="box-type">{escape(type_label)}</tspan></text>'
             f'<text x="{x + 12}" y="{y + 38}" class="box-shape">{escape(shape_label)}</text>'
             f'<rect x="{x + 12}" y="{y + 45}" width="{bar:.1f}" height="5" rx="2" class="size-bar">'
-            f'<title>{math.prod(shape) if shape else 0:,} values per sample</title></rect></g>')
+            f'<title>{math.prod(shape) if shape else 0:,} values per sample</title></rect></g></a>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

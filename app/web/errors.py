@@ -9,10 +9,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from app.errors import PublicError
+from app.core.errors import (Conflict, Forbidden, LimitReached, NotFound, TooLarge, Unauthorized,
+                             Unavailable, UserError)
 from app.web.templating import templates
 
 log = logging.getLogger(__name__)
+
+# The one place that decides which HTTP status each kind of user error gets.
+STATUS: dict[type[UserError], int] = {
+    Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413,
+    LimitReached: 429, Unavailable: 503,
+}
+
+
+def status_of(error: UserError) -> int:
+    """422 for a plain UserError (the request was understood, and something in it is not allowed)."""
+    return next((status for kind, status in STATUS.items() if isinstance(error, kind)), 422)
 
 
 def _wants_json(request: Request) -> bool:
@@ -26,6 +38,11 @@ def _respond(request: Request, status: int, body: dict[str, object]) -> Response
                                       status_code=status)
 
 
+def error_response(request: Request, error: UserError) -> Response:
+    """A user error as the client wants it: JSON under /api, else the error page."""
+    return _respond(request, status_of(error), error.as_dict())
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
@@ -37,9 +54,9 @@ def _describe_validation(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(PublicError)
-    async def public_error(request: Request, exc: PublicError) -> Response:
-        return _respond(request, exc.status, exc.as_dict())
+    @app.exception_handler(UserError)
+    async def user_error(request: Request, exc: UserError) -> Response:
+        return error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

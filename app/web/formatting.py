@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
+
+from app.core.shapes import format_shape
 
 
-def shape_text(shape: Sequence[Any] | None) -> str:
-    if shape is None:
-        return "?"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+def shape_text(shape: Sequence[int | None] | None) -> str:
+    return "?" if shape is None else format_shape(shape)
 
 
 def number(value: int | float | None) -> str:
@@ -43,3 +44,13 @@ def compact_number(value: float) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def test_result(run: dict[str, Any]) -> str:
+    """A run's test result in a few characters: "93.7% accuracy", or its test loss."""
+    evaluation = run.get("evaluation") or {}
+    if evaluation.get("accuracy") is not None:
+        return f"{100 * evaluation['accuracy']:.1f}% accuracy"
+    if evaluation.get("loss") is not None:
+        return f"loss {evaluation['loss']:.4g}"
+    return ""

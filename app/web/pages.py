@@ -1,8 +1,13 @@
-"""HTML pages and the HTMX fragments of the model editor."""
+"""HTML pages and the HTMX fragments of the model editor.
+
+Every form is a real form: with JavaScript, htmx posts it and swaps in the fragments that
+changed; without, the browser posts it and gets the page again (Post/Redirect/Get).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -10,14 +15,17 @@ from starlette.datastructures import FormData
 
 from app.core import graph as edits
 from app.core.catalog import CATALOG
-from app.core.graph import Graph
+from app.core.errors import NotFound, UserError
+from app.core.graph import Graph, check_model_name
 from app.core.starters import STARTERS
-from app.errors import PublicError
+from app.core.training import PARAMS_BY_NAME
+from app.services import datasets
+from app.services.editing import apply_edit, create_model, describe_model, duplicate_model
+from app.services.training import DATA_DEPENDENT_SETTINGS, next_run_settings
 from app.store import repository, runs
 from app.store.tables import ModelRecord
-from app.web import datasets
 from app.web.deps import InspectorDep, PageModel, PageWorkspace, SessionDep, SettingsDep
-from app.web.editing import apply_edit, checked_name, create_model, describe_model
+from app.web.errors import status_of
 from app.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -26,52 +34,99 @@ EDITOR_UPDATE = "partials/_editor_update.html"
 
 
 async def read_form(request: Request) -> FormData:
-    """Parse the form in the event loop, so that routes can be plain functions run in a thread."""
-    return await request.form()
+    """Parse the form in the event loop, so that routes can be plain functions run in a thread.
+
+    At most one file: no page sends more (the form is parsed once per request, and cached).
+    """
+    return await request.form(max_files=1)
 
 
 FormDep = Annotated[FormData, Depends(read_form)]
 
 
+def training_form_values(form: Any) -> dict[str, Any]:
+    """The training settings a form sent (fields `t.<name>`); checkboxes send false through a hidden field first."""
+    values: dict[str, Any] = {}
+    for name in PARAMS_BY_NAME:
+        sent = form.getlist(f"t.{name}")
+        if not sent:
+            continue
+        values[name] = [v for v in sent if v] if name == "metrics" else sent[-1]
+    return values
+
+
 class Editor:
-    """Renders the editor, whole or as the fragments an HTMX edit swaps in."""
+    """Renders the editor, whole or as the fragments an HTMX edit swaps in.
+
+    The training form's unsent values travel with every edit (app.js adds them), so that
+    changing a layer does not undo what the learner typed into the settings.
+    """
 
     def __init__(self, request: Request, session: SessionDep, settings: SettingsDep,
-                 inspector: InspectorDep):
+                 inspector: InspectorDep, form: FormDep):
         self.request, self.session, self.settings, self.inspector = request, session, settings, inspector
+        self.draft = training_form_values(form if request.method == "POST" else request.query_params)
 
-    def show(self, record: ModelRecord, *, selected: str | None = None, error: PublicError | None = None,
+    def show(self, record: ModelRecord, *, selected: str | None = None, error: UserError | None = None,
              form_values: dict[str, Any] | None = None, flash: str | None = None, panel_error: bool = False,
-             train_values: dict[str, Any] | None = None) -> HTMLResponse:
+             settings_source: str = "draft") -> Response:
+        """The editor. `settings_source`: "draft" keeps the form's values, "data" re-suggests the
+        settings that depend on the data (after a dataset change), "suggested" resets them all."""
         dataset = datasets.attached_dataset(self.session, record)
         meta = datasets.meta_of(dataset) if dataset else None
-        state = describe_model(record, self.settings, self.inspector, meta=meta)
+        state = describe_model(self.session, record, self.settings, self.inspector, meta=meta)
         ids = [n.id for n in state.graph.nodes]
         if selected not in ids:
             selected = ids[-1] if ids else None
-        suggested = datasets.suggested_config(meta, state.graph, state.report) if meta else {}
+        train_values, settings_run = self._train_values(record, state, meta, settings_source)
         context = {
             "model": record, "state": state, "selected_id": selected,
             "selected": state.graph.node(selected) if selected else None,
             "error": None if panel_error else error, "form_values": form_values or {}, "flash": flash,
             "can_undo": repository.last_edit(self.session, record.id) is not None,
             "dataset": dataset, "meta": meta, "panel_error": error if panel_error else None,
-            "train_values": {**suggested, **(train_values or {})},
+            "train_values": train_values, "settings_run": settings_run,
             "workspace_datasets": datasets.list_datasets(self.session, record.workspace_id),
+            "dataset_choices": datasets.builtin_choices(self.settings, state.graph, dataset),
             "model_runs": runs.list_runs(self.session, record.workspace_id, record.id)[:8],
             "proposal": datasets.output_proposal(meta) if meta else None,
             "max_upload_bytes": self.settings.max_upload_bytes,
         }
-        status = error.status if error else 200
+        status = status_of(error) if error else 200
         return render(self.request, "editor.html", context, status_code=status, fragment=EDITOR_UPDATE)
 
+    def _train_values(self, record: ModelRecord, state: Any, meta: Any,
+                      source: str) -> tuple[dict[str, Any], int | None]:
+        if meta is None:
+            return {}, None
+        start, settings_run = next_run_settings(self.session, record, meta, state.graph, state.report)
+        if source == "suggested":
+            return datasets.suggested_config(meta, state.graph, state.report), None
+        draft = dict(self.draft)
+        if source == "data":
+            for name in DATA_DEPENDENT_SETTINGS:
+                draft.pop(name, None)
+        return {**start, **draft}, settings_run
+
+    def done(self, record: ModelRecord, *, selected: str | None = None, error: UserError | None = None,
+             form_values: dict[str, Any] | None = None, flash: str | None = None, panel_error: bool = False,
+             settings_source: str = "draft") -> Response:
+        """The answer to a form post: fragments for htmx; without JavaScript, the page again (after a
+        redirect when it worked, so that reloading does not post twice)."""
+        if error is None and not is_htmx(self.request):
+            url = self.request.app.url_path_for("editor", model_id=str(record.id))
+            return RedirectResponse(f"{url}?layer={selected}" if selected else url, status_code=303)
+        return self.show(record, selected=selected, error=error, form_values=form_values, flash=flash,
+                         panel_error=panel_error, settings_source=settings_source)
+
     def edit(self, record: ModelRecord, edit: Callable[[Graph], Graph], description: str, *,
-             selected: str | None, form_values: dict[str, Any] | None = None) -> HTMLResponse:
+             selected: str | None, form_values: dict[str, Any] | None = None,
+             changed_layer: str | None = None) -> Response:
         try:
-            apply_edit(self.session, self.settings, record, edit, description, self.inspector)
-        except PublicError as exc:
-            return self.show(record, selected=exc.layer_id or selected, error=exc, form_values=form_values)
-        return self.show(record, selected=selected)
+            apply_edit(self.session, self.settings, record, edit, description, self.inspector, changed_layer)
+        except UserError as exc:
+            return self.done(record, selected=exc.layer_id or selected, error=exc, form_values=form_values)
+        return self.done(record, selected=selected)
 
 
 EditorDep = Annotated[Editor, Depends()]
@@ -91,39 +146,44 @@ def _params_from_form(form: FormData, node_type: str) -> dict[str, Any]:
     return params
 
 
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request, workspace_id: PageWorkspace, session: SessionDep) -> HTMLResponse:
-    models = [(r, len(repository.load_graph(r).nodes)) for r in repository.list_models(session, workspace_id)]
-    return render(request, "home.html", {"models": models, "starters": STARTERS.values(),
-                                         "recent_runs": runs.list_runs(session, workspace_id)[:5]})
-
-
-@router.post("/models")
-def create(request: Request, form: FormDep, workspace_id: PageWorkspace, session: SessionDep,
-                 settings: SettingsDep) -> Response:
-    try:
-        record = create_model(session, settings, workspace_id, str(form.get("name") or "Untitled model"),
-                              str(form.get("starter") or "blank"))
-    except PublicError as exc:
-        models = [(r, len(repository.load_graph(r).nodes)) for r in repository.list_models(session, workspace_id)]
-        return render(request, "home.html", {"models": models, "starters": STARTERS.values(), "error": exc,
-                                             "form_values": dict(form)}, status_code=exc.status)
-    return redirect_to(request, f"/models/{record.id}")
-
-
 def redirect_to(request: Request, url: str) -> Response:
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
 
 
-@router.get("/models/{model_id}", response_class=HTMLResponse)
-def editor(record: PageModel, view: EditorDep, layer: str | None = None) -> HTMLResponse:
-    return view.show(record, selected=layer)
+def _home(request: Request, session: Any, workspace_id: str, error: UserError | None = None,
+          form_values: dict[str, Any] | None = None) -> HTMLResponse:
+    models = [(r, len(repository.load_graph(r).nodes)) for r in repository.list_models(session, workspace_id)]
+    context = {"models": models, "starters": STARTERS.values(), "recent_runs": runs.list_runs(session, workspace_id)[:5],
+               "error": error, "form_values": form_values or {}}
+    return render(request, "home.html", context, status_code=status_of(error) if error else 200)
 
 
-@router.post("/models/{model_id}/layers", response_class=HTMLResponse)
-def add_layer(form: FormDep, record: PageModel, view: EditorDep) -> HTMLResponse:
+@router.get("/", response_class=HTMLResponse, name="home")
+def home(request: Request, workspace_id: PageWorkspace, session: SessionDep) -> HTMLResponse:
+    return _home(request, session, workspace_id)
+
+
+@router.post("/models", name="create_model")
+def create(request: Request, form: FormDep, workspace_id: PageWorkspace, session: SessionDep,
+           settings: SettingsDep) -> Response:
+    try:
+        record = create_model(session, settings, workspace_id, str(form.get("name") or "").strip() or None,
+                              str(form.get("starter") or "blank"))
+    except UserError as exc:
+        return _home(request, session, workspace_id, exc, dict(form))
+    return redirect_to(request, request.app.url_path_for("editor", model_id=str(record.id)))
+
+
+@router.get("/models/{model_id}", response_class=HTMLResponse, name="editor")
+def editor(record: PageModel, view: EditorDep, layer: str | None = None, settings: str | None = None) -> Response:
+    """The editor; `?settings=suggested` resets the training form to the settings that fit the data."""
+    return view.show(record, selected=layer, settings_source="suggested" if settings == "suggested" else "draft")
+
+
+@router.post("/models/{model_id}/layers", name="add_layer")
+def add_layer(form: FormDep, record: PageModel, view: EditorDep) -> Response:
     type_name = str(form.get("type") or "")
     after = str(form.get("after") or "") or None
     inputs = [str(i) for i in form.getlist("inputs")] or None
@@ -136,35 +196,33 @@ def add_layer(form: FormDep, record: PageModel, view: EditorDep) -> HTMLResponse
 
     try:
         apply_edit(view.session, view.settings, record, edit, f"add {type_name}", view.inspector)
-    except PublicError as exc:
-        return view.show(record, selected=after, error=exc)
-    return view.show(record, selected=added["id"])
+    except UserError as exc:
+        return view.done(record, selected=after, error=exc)
+    return view.done(record, selected=added["id"])
 
 
-@router.post("/models/{model_id}/layers/{layer_id}", response_class=HTMLResponse)
-def update_layer(form: FormDep, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
+@router.post("/models/{model_id}/layers/{layer_id}", name="update_layer")
+def update_layer(form: FormDep, layer_id: str, record: PageModel, view: EditorDep) -> Response:
     node_type = next((n.type for n in repository.load_graph(record).nodes if n.id == layer_id), None)
     if node_type is None:
-        return view.show(record, error=PublicError(f"There is no layer {layer_id!r} in this model.", status=404))
+        return view.done(record, error=NotFound(f"There is no layer {layer_id[:60]!r} in this model."))
     params = _params_from_form(form, node_type)
     name = _last(form, "name")
     return view.edit(record, lambda g: edits.update_layer(g, layer_id, params, name), f"change {layer_id}",
-                     selected=layer_id, form_values={**params, "name": name})
+                     selected=layer_id, form_values={**params, "name": name}, changed_layer=layer_id)
 
 
-@router.post("/models/{model_id}/layers/{layer_id}/delete", response_class=HTMLResponse)
-def remove_layer(layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
-    graph = repository.load_graph(record)
-    ids = [n.id for n in graph.nodes]
+@router.post("/models/{model_id}/layers/{layer_id}/delete", name="remove_layer")
+def remove_layer(layer_id: str, record: PageModel, view: EditorDep) -> Response:
+    ids = [n.id for n in repository.load_graph(record).nodes]
     neighbour = ids[ids.index(layer_id) - 1] if layer_id in ids and ids.index(layer_id) > 0 else None
-    return view.edit(record, lambda g: edits.remove_layer(g, layer_id), f"remove {layer_id}",
-                     selected=neighbour)
+    return view.edit(record, lambda g: edits.remove_layer(g, layer_id), f"remove {layer_id}", selected=neighbour)
 
 
-@router.post("/models/{model_id}/layers/{layer_id}/move", response_class=HTMLResponse)
-def move_layer(form: FormDep, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
+@router.post("/models/{model_id}/layers/{layer_id}/move", name="move_layer")
+def move_layer(form: FormDep, layer_id: str, record: PageModel, view: EditorDep) -> Response:
     position = str(form.get("position") or "")
-    if position.lstrip("-").isdigit():
+    if position.lstrip("-").isdigit() and len(position) < 6:
         edit: Callable[[Graph], Graph] = lambda g: edits.move_layer_to(g, layer_id, int(position))
     else:
         direction = str(form.get("direction") or "")
@@ -172,40 +230,43 @@ def move_layer(form: FormDep, layer_id: str, record: PageModel, view: EditorDep)
     return view.edit(record, edit, f"move {layer_id}", selected=layer_id)
 
 
-@router.post("/models/{model_id}/layers/{layer_id}/inputs", response_class=HTMLResponse)
-def rewire_layer(form: FormDep, layer_id: str, record: PageModel, view: EditorDep) -> HTMLResponse:
+@router.post("/models/{model_id}/layers/{layer_id}/inputs", name="rewire_layer")
+def rewire_layer(form: FormDep, layer_id: str, record: PageModel, view: EditorDep) -> Response:
     inputs = [str(i) for i in form.getlist("inputs")]
     return view.edit(record, lambda g: edits.rewire_layer(g, layer_id, inputs), f"rewire {layer_id}",
                      selected=layer_id)
 
 
-@router.post("/models/{model_id}/undo", response_class=HTMLResponse)
-def undo(form: FormDep, record: PageModel, view: EditorDep) -> HTMLResponse:
+@router.post("/models/{model_id}/undo", name="undo")
+def undo(form: FormDep, record: PageModel, view: EditorDep) -> Response:
     selected = str(form.get("selected") or "") or None
     try:
         description = repository.undo(view.session, record)
-    except PublicError as exc:
-        return view.show(record, selected=selected, error=exc)
-    return view.show(record, selected=selected, flash=f"Undone: {description}.")
+    except UserError as exc:
+        return view.done(record, selected=selected, error=exc)
+    return view.done(record, selected=selected, flash=f"Undone: {description}.")
 
 
-@router.post("/models/{model_id}/rename", response_class=HTMLResponse)
-def rename(form: FormDep, record: PageModel, view: EditorDep) -> HTMLResponse:
+@router.post("/models/{model_id}/rename", name="rename_model")
+def rename(form: FormDep, record: PageModel, view: EditorDep) -> Response:
     try:
-        repository.rename_model(view.session, record, checked_name(str(form.get("name") or "")))
-    except PublicError as exc:
+        repository.rename_model(view.session, record, check_model_name(str(form.get("name") or "")))
+    except UserError as exc:
         exc.field = "model_name"
-        return view.show(record, error=exc)
-    return view.show(record, flash="Model renamed.")
+        return view.done(record, error=exc)
+    return view.done(record, flash="Model renamed.")
 
 
-@router.post("/models/{model_id}/duplicate")
-def duplicate(request: Request, record: PageModel, session: SessionDep) -> Response:
-    copy = repository.duplicate_model(session, record, f"{record.name} (copy)"[:64])
-    return redirect_to(request, f"/models/{copy.id}")
+@router.post("/models/{model_id}/duplicate", name="duplicate_model")
+def duplicate(record: PageModel, view: EditorDep) -> Response:
+    try:
+        copy = duplicate_model(view.session, view.settings, record)
+    except UserError as exc:
+        return view.done(record, error=exc)
+    return redirect_to(view.request, view.request.app.url_path_for("editor", model_id=str(copy.id)))
 
 
-@router.post("/models/{model_id}/delete")
+@router.post("/models/{model_id}/delete", name="delete_model")
 def delete(request: Request, record: PageModel, session: SessionDep) -> Response:
     repository.delete_model(session, record)
-    return redirect_to(request, "/")
+    return redirect_to(request, request.app.url_path_for("home"))

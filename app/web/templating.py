@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.core.catalog import CATALOG, LAYER_TYPES
@@ -19,7 +21,17 @@ from app.web import charts, diagram, formatting
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 templates = Jinja2Blocks(directory=str(TEMPLATE_DIR))
+
+
+@pass_context
+def url(context: Context, name: str, /, **params: Any) -> str:
+    """The path of a named route: every link and form action in the templates comes from the route table."""
+    request: Request = context["request"]
+    return str(request.app.url_path_for(name, **{k: str(v) for k, v in params.items()}))
+
+
 templates.env.globals.update(
+    url=url,
     catalog=CATALOG,
     layer_types=LAYER_TYPES,
     activations=ACTIVATIONS,
@@ -38,6 +50,7 @@ templates.env.filters.update(
     size=formatting.byte_size,
     param_text=formatting.param_text,
     compact_number=formatting.compact_number,
+    test_result=formatting.test_result,
 )
 
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 import re
 
 from app.core.graph import Node
+from app.core.shapes import format_shape
 
 _NDIM = re.compile(r"expected (min_)?ndim=(\d+), found ndim=(\d+)")
 
 
-def _shape_text(shape: tuple) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
-
-
 def explain_keras_error(node: Node, input_shapes: list[tuple], exc: Exception) -> str:
     text = str(exc)
-    got = " and ".join(_shape_text(s) for s in input_shapes) or "no input"
+    got = " and ".join(format_shape(s) for s in input_shapes) or "no input"
     match = _NDIM.search(text)
     if match:
         at_least, expected, found = match.group(1), match.group(2), match.group(3)

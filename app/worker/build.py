@@ -5,22 +5,14 @@ from __future__ import annotations
 import keras
 
 from app.core.catalog import CATALOG
+from app.core.errors import UserError
 from app.core.graph import Graph
 from app.core.keras_args import keras_kwargs
 from app.worker.advice import explain_keras_error
 
 
-class LayerBuildError(Exception):
-    """Keras refused one layer; carries the layer id and a plain explanation."""
-
-    def __init__(self, node_id: str, message: str, detail: str):
-        super().__init__(message)
-        self.node_id = node_id
-        self.message = message
-        self.detail = detail
-
-
 def build_model(graph: Graph) -> keras.Model:
+    """The Keras model of a graph; a layer Keras refuses raises UserError at that layer, in plain words."""
     tensors: dict[str, keras.KerasTensor] = {}
     inputs = []
     for node in graph.topological_order():
@@ -35,7 +27,8 @@ def build_model(graph: Graph) -> keras.Model:
             tensors[node.id] = layer(sources if CATALOG[node.type].is_merge else sources[0])
         except Exception as exc:  # Keras raises ValueError, TypeError and others
             shapes = [tuple(t.shape) for t in sources]
-            raise LayerBuildError(node.id, explain_keras_error(node, shapes, exc), str(exc)) from exc
+            raise UserError(explain_keras_error(node, shapes, exc), layer_id=node.id,
+                            details={"keras_message": str(exc)[:1000]}) from exc
     outputs = [tensors[n.id] for n in graph.outputs()]
     return keras.Model(inputs=inputs, outputs=outputs if len(outputs) > 1 else outputs[0],
                        name="layerlab_model")

@@ -10,10 +10,12 @@ import os
 from multiprocessing.connection import Connection
 from typing import Any
 
+from app.core.runs import RunState
+
 
 def run_job(conn: Connection, stop: Any) -> None:
     """Import TensorFlow, then wait for one run's request on `conn` (a spare waits here)."""
-    from app.worker.service import quiet_tensorflow
+    from app.worker.environment import quiet_tensorflow
 
     quiet_tensorflow()
     from app.worker.train import run_training
@@ -35,7 +37,7 @@ def run_job(conn: Connection, stop: Any) -> None:
     try:
         result = run_training(request, emit, should_stop)
     except Exception as exc:  # a run that fails says why, instead of vanishing
-        result = {"state": "failed", "message": f"Training failed: {type(exc).__name__}: {str(exc)[:500]}"}
+        result = {"state": RunState.FAILED, "message": f"Training failed: {type(exc).__name__}: {str(exc)[:500]}"}
     result.pop("history", None)  # every epoch was sent as it finished
     conn.send({"type": "finished", **result})
     conn.close()

@@ -7,37 +7,22 @@ the worker process alone.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any
+
+from app.core.errors import UserError
+from app.worker.environment import quiet_tensorflow
 
 # Clearing Keras' global state costs about 200 ms, so do it now and then, not per build.
 CLEAR_SESSION_EVERY = 100
 
 
-class Refusal(Exception):
-    """An answer for the user (a layer Keras refuses, a malformed file), not a crash."""
-
-    def __init__(self, **body: Any):
-        super().__init__(body.get("message", ""))
-        self.body = body
-
-
-def quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-
-
 def _summarize(payload: dict[str, Any]) -> Any:
     from app.core.graph import Graph
-    from app.worker.build import LayerBuildError
     from app.worker.inspect import summarize_graph
 
-    try:
-        return summarize_graph(Graph.model_validate(payload["graph"]), with_text=payload.get("with_text", False))
-    except LayerBuildError as exc:
-        raise Refusal(layer_id=exc.node_id, message=exc.message, detail=exc.detail) from exc
+    return summarize_graph(Graph.model_validate(payload["graph"]), with_text=payload.get("with_text", False))
 
 
 def _prepare_dataset(payload: dict[str, Any]) -> Any:
@@ -78,8 +63,8 @@ def serve(conn: Connection, preload_keras: bool = True) -> None:
             if handler is None:
                 raise ValueError(f"unknown request {kind!r}")
             reply = ("ok", handler(payload))
-        except Refusal as exc:
-            reply = ("refused", exc.body)
+        except UserError as exc:  # an answer for the user (a layer Keras refuses, a bad file)
+            reply = ("refused", exc.to_wire())
         except Exception as exc:  # report, keep serving
             reply = ("error", {"message": f"{type(exc).__name__}: {exc}"})
         conn.send(reply)

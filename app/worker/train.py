@@ -33,15 +33,14 @@ import numpy as np
 import tensorflow as tf
 
 from app.core.graph import Graph
+from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, FINAL_MODEL, RunState, best_epoch
 from app.core.text import plural
 from app.core.training import TrainConfig, check_training, output_head, uses_logits
 from app.data.prepared import read_arrays, read_meta
-from app.worker.build import LayerBuildError, build_model
+from app.core.errors import UserError
+from app.worker.build import build_model
 from app.worker.evaluate import clean, evaluate_model, prepare_targets
 
-CHECKPOINT = "checkpoint.keras"
-CHECKPOINT_STATE = "checkpoint.json"
-MODEL = "model.keras"
 BATCH_EVENT_INTERVAL_S = 0.25  # at most 4 batch events a second: enough for a live curve
 # Saving costs about 50 ms even for a tiny model, more than a whole epoch of a playground
 # dataset; so short epochs are checkpointed at most once a second (and always the last one).
@@ -82,7 +81,7 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
     issues = check_training(graph, meta, config)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
-        return _result("failed", errors[0].message, config, [], started,
+        return _result(RunState.FAILED, errors[0].message, config, [], started,
                        issues=[i.as_dict() for i in errors])
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
@@ -95,8 +94,8 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
     else:
         try:
             model = build_model(graph)
-        except LayerBuildError as exc:
-            return _result("failed", exc.message, config, [], started, layer_id=exc.node_id)
+        except UserError as exc:
+            return _result(RunState.FAILED, exc.message, config, [], started, layer_id=exc.layer_id)
         head = output_head(graph)
         compile_model(model, config, uses_logits(config.loss, head.activation if head else ""))
     initial_epoch = len(history)
@@ -127,7 +126,7 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
     callbacks.append(progress)
     try:
         if should_stop():
-            raise _StopTraining("cancelled", "Stopped on request before training began.")
+            raise _StopTraining(RunState.CANCELLED, "Stopped on request before training began.")
         model.fit(train_data, epochs=config.epochs, initial_epoch=initial_epoch,
                   validation_data=validation, callbacks=callbacks, shuffle=False, verbose=0)
     except _StopTraining as stop:
@@ -136,10 +135,10 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
 
     early = _early_stopping_detail(stopper)
     if progress.checkpoint_epoch == len(history) and not early.get("restored_best_weights"):
-        shutil.copyfile(run_dir / CHECKPOINT, run_dir / (".tmp-" + MODEL))  # the same weights: no second save
-        os.replace(run_dir / (".tmp-" + MODEL), run_dir / MODEL)
+        shutil.copyfile(run_dir / CHECKPOINT, run_dir / (".tmp-" + FINAL_MODEL))  # the same weights: no second save
+        os.replace(run_dir / (".tmp-" + FINAL_MODEL), run_dir / FINAL_MODEL)
     else:
-        _save_model(model, run_dir / MODEL)
+        _save_model(model, run_dir / FINAL_MODEL)
     evaluation = None
     if request.get("evaluate", True):
         evaluation = evaluate_model(model, arrays, meta, config, run_dir=run_dir)
@@ -149,7 +148,7 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
         message = (f"Early stopping ended training after epoch {done}: "
                    f"{config.early_stopping_monitor} had not improved for "
                    f"{plural(config.early_stopping_patience, 'epoch')}.")
-    return _result("completed", message, config, history, started, model=MODEL,
+    return _result(RunState.COMPLETED, message, config, history, started, model=FINAL_MODEL,
                    checkpoint_epoch=progress.checkpoint_epoch, evaluation=evaluation, **early)
 
 
@@ -226,6 +225,9 @@ class _Progress(keras.callbacks.Callback):
         self.last_save_s = 0.0
         self.checkpoint_epoch: int | None = None
         self.epoch_times: list[float] = []
+        # The weights and optimizer state after the last finished epoch, kept in memory when its
+        # checkpoint was skipped (short epochs), so that a stop mid-epoch can still save that epoch.
+        self.unsaved: tuple[int, list[np.ndarray], list[np.ndarray]] | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch, self.epoch_started = epoch, time.monotonic()
@@ -267,18 +269,23 @@ class _Progress(keras.callbacks.Callback):
         self.emit({"type": "epoch", "epoch": done, "epochs": self.config.epochs,
                    "logs": {k: clean(v) for k, v in logs.items()}, "epoch_s": round(took, 3),
                    "elapsed_s": round(now - self.started, 3),
-                   "eta_s": round(self._typical_epoch_s() * remaining, 1)})
+                   "eta_s": round(self._typical_epoch_s() * remaining, 1),
+                   "best_epoch": best_epoch(self.history)})
         stop_now = self.should_stop()
         last = done >= self.config.epochs or self.model.stop_training or stop_now
         # A save costs tens of milliseconds or more: keep saving to a small share of training time.
         interval = max(CHECKPOINT_INTERVAL_S, 20 * self.last_save_s)
         if last or now - self.last_checkpoint >= interval:
             self._checkpoint(done)
+        else:
+            self.unsaved = (done, [v.numpy() for v in self.model.weights],
+                            [v.numpy() for v in self.model.optimizer.variables])
         if stop_now:
-            raise _StopTraining("cancelled", f"Stopped on request after epoch {done}; "
+            raise _StopTraining(RunState.CANCELLED, f"Stopped on request after epoch {done}; "
                                 f"{plural(len(self.history), 'completed epoch')} kept.")
 
     def _checkpoint(self, done: int) -> None:
+        self.unsaved = None
         saving = time.monotonic()
         _save_model(self.model, self.run_dir / CHECKPOINT)
         self.last_save_s = time.monotonic() - saving
@@ -291,8 +298,20 @@ class _Progress(keras.callbacks.Callback):
 
     def _check_stop(self) -> None:
         if self.should_stop():
-            raise _StopTraining("cancelled", f"Stopped on request during epoch {self.epoch + 1}; "
-                                f"{plural(len(self.history), 'completed epoch')} kept.")
+            self._save_last_finished_epoch()
+            raise _StopTraining(RunState.CANCELLED, f"Stopped on request during epoch {self.epoch + 1}; "
+                                f"{plural(self.checkpoint_epoch or 0, 'completed epoch')} kept.")
+
+    def _save_last_finished_epoch(self) -> None:
+        """Checkpoint the epoch kept in memory: the model goes back to its state at that epoch's end."""
+        if self.unsaved is None:
+            return
+        done, weights, optimizer_state = self.unsaved
+        for variable, value in zip(self.model.weights, weights, strict=True):
+            variable.assign(value)
+        for variable, value in zip(self.model.optimizer.variables, optimizer_state, strict=True):
+            variable.assign(value)
+        self._checkpoint(done)
 
     def _check_finite(self, logs: dict, step: int | None) -> None:
         for key in ("loss", "val_loss"):
@@ -303,7 +322,7 @@ class _Progress(keras.callbacks.Callback):
             config = self.config
             usual = USUAL_LEARNING_RATE.get(config.optimizer, 0.001)
             raise _StopTraining(
-                "diverged",
+                RunState.DIVERGED,
                 f"The {'validation ' if key == 'val_loss' else ''}loss became {float(value)} at "
                 f"{where}: training diverged, so it was stopped. Lower the learning rate (it is "
                 f"{config.learning_rate:g}; {usual:g} is usual for {config.optimizer}), or check "

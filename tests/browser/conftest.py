@@ -1,7 +1,7 @@
 """Fixtures for the real-browser tests: a live uvicorn server and Debian's chromium.
 
-The server runs in its own process, exactly as `uvicorn app.main:app` would in
-production, with its data directory in a pytest temporary folder. Chromium is
+The server runs in its own process, started as the `layerlab` command starts it,
+with its data directory in a pytest temporary folder. Chromium is
 the system one (/usr/bin/chromium); Playwright's own browser downloads are
 never used.
 """

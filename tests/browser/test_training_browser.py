@@ -225,8 +225,26 @@ def test_stop_a_run(page: Page, live_server: str) -> None:
 
     done = epochs_done(page)
     assert 1 <= done < 200, done
-    expect(page.locator("#resume-button")).to_have_text(f"Resume from epoch {done}", timeout=STOP_TIMEOUT)
+    # Every epoch it reports is kept: resume continues after it, and that model can be tested and downloaded.
+    expect(page.locator("#resume-button")).to_have_text(f"Resume after epoch {done}", timeout=STOP_TIMEOUT)
+    expect(page.locator("#download-model")).to_have_text(f"Download epoch {done} (.keras)")
+    expect(page.locator("#evaluate-button")).to_have_text(f"Test epoch {done}")
     save_screenshot(page, "run-cancelled.png")
+
+    # A second tab on the same run, then Resume in the first: both follow the run live, no reload.
+    other = page.context.new_page()
+    other.goto(page.url)
+    expect(other.locator("#run-state")).to_have_text("cancelled")
+    page.click("#resume-button")
+    for tab in (page, other):
+        tab.wait_for_function(f"() => document.getElementById('run-progress').value > {done}",
+                              timeout=RUN_START_TIMEOUT)
+        expect(tab.locator("#run-state")).to_have_text("running")
+        expect(tab.locator("#stop-button")).to_be_visible()
+    page.click("#stop-button")
+    for tab in (page, other):
+        expect(tab.locator("#run-state")).to_have_text("cancelled", timeout=STOP_TIMEOUT)
+    other.close()
 
 
 @pytest.mark.browser

@@ -1,7 +1,8 @@
 import pytest
 
 from app.core.activations import ACTIVATIONS, curve_points
-from app.core.catalog import CATALOG, ParamError, coerce_param, coerce_params, get_layer_type
+from app.core.catalog import CATALOG, coerce_param, coerce_params, get_layer_type
+from app.core.errors import UserError
 from app.core.initializers import INITIALIZERS
 
 REQUIRED_LAYERS = {"Input", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Rescaling", "Conv1D",
@@ -30,7 +31,7 @@ def test_every_parameter_has_help_and_a_default_within_its_bounds(type_name):
 
 def test_out_of_range_value_is_refused_in_keras_wording():
     units = CATALOG["Dense"].by_name["units"]
-    with pytest.raises(ParamError) as info:
+    with pytest.raises(UserError) as info:
         coerce_param(units, 0)
     assert info.value.message == ("Invalid value received for `units`. Expected an integer between 1 and "
                                   "1000000. Received: units=0")
@@ -38,7 +39,7 @@ def test_out_of_range_value_is_refused_in_keras_wording():
 
 @pytest.mark.parametrize("value", ["abc", 1.5, True, None, [1, 2], "1e3"])
 def test_wrong_types_are_refused(value):
-    with pytest.raises(ParamError, match="Expected an integer"):
+    with pytest.raises(UserError, match="Expected an integer"):
         coerce_param(CATALOG["Dense"].by_name["units"], value)
 
 
@@ -61,12 +62,12 @@ def test_values_from_forms_are_normalized():
     ("Rescaling", {"scale": "nan"}, "Expected a number"),
 ])
 def test_bad_parameters_say_what_is_allowed(type_name, params, message):
-    with pytest.raises(ParamError, match=message):
+    with pytest.raises(UserError, match=message):
         coerce_params(CATALOG[type_name], params)
 
 
 def test_unknown_layer_type_lists_the_known_ones():
-    with pytest.raises(ParamError, match="Unknown layer type 'Dense3D'. Expected one of: Input, Dense"):
+    with pytest.raises(UserError, match="Unknown layer type 'Dense3D'. Expected one of: Input, Dense"):
         get_layer_type("Dense3D")
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from app.core.graph import EditError, Graph, add_layer, move_layer, move_layer_to, remove_layer, rewire_layer, update_layer
+from app.core.errors import UserError
+from app.core.graph import Graph, add_layer, move_layer, move_layer_to, remove_layer, rewire_layer, update_layer
 from app.core.starters import STARTERS
 from tests.factories import stack
 
@@ -35,18 +36,18 @@ def test_layers_get_keras_style_unique_names():
 def test_a_refused_edit_leaves_the_original_graph_untouched():
     graph = STARTERS["dense"].graph()
     before = graph.model_dump()
-    with pytest.raises(EditError) as info:
+    with pytest.raises(UserError) as info:
         update_layer(graph, "n3", {"units": -1})
-    assert info.value.node_id == "n3" and info.value.field == "units"
+    assert info.value.layer_id == "n3" and info.value.field == "units"
     assert graph.model_dump() == before
 
 
 def test_names_with_html_or_quotes_are_refused():
     graph = STARTERS["dense"].graph()
     for bad in ["<script>alert(1)</script>", 'a"b', "it's", "", "x" * 65]:
-        with pytest.raises(EditError, match="Invalid value received for `name`"):
+        with pytest.raises(UserError, match="Invalid value received for `name`"):
             update_layer(graph, "n3", name=bad)
-    with pytest.raises(EditError, match="already named"):
+    with pytest.raises(UserError, match="already named"):
         update_layer(graph, "n3", name="flatten")
 
 
@@ -60,7 +61,7 @@ def test_move_up_and_down_swap_neighbours_and_wiring():
     moved = move_layer(graph, "n3", "up")
     assert names(moved) == ["input", "dropout", "dense", "dense_1"] == chain(moved)
     assert move_layer(moved, "n3", "down").model_dump()["nodes"] == graph.model_dump()["nodes"]
-    with pytest.raises(EditError, match="already first"):
+    with pytest.raises(UserError, match="already first"):
         move_layer(moved, "n3", "up")
     dragged = move_layer_to(graph, "n4", 1)
     assert chain(dragged) == ["input", "dense_1", "dense", "dropout"]
@@ -69,7 +70,7 @@ def test_move_up_and_down_swap_neighbours_and_wiring():
 def test_branches_and_merges_need_their_inputs():
     graph = stack(("Input", {"shape": [8]}), ("Dense", {"units": 8}))
     graph, side = add_layer(graph, "Dense", {"units": 8}, inputs=["n1"])
-    with pytest.raises(EditError, match="joins two or more layers"):
+    with pytest.raises(UserError, match="joins two or more layers"):
         add_layer(graph, "Add", inputs=["n2"])
     graph, merge = add_layer(graph, "Add", inputs=["n2", side])
     assert graph.node(merge).inputs == ["n2", side]
@@ -78,11 +79,11 @@ def test_branches_and_merges_need_their_inputs():
 
 def test_rewiring_into_a_cycle_is_refused():
     graph = stack(("Input", {"shape": [8]}), ("Dense", {"units": 8}), ("Dense", {"units": 8}))
-    with pytest.raises(EditError, match="loop"):
+    with pytest.raises(UserError, match="loop"):
         rewire_layer(graph, "n2", ["n3"])
-    with pytest.raises(EditError, match="no layer with id"):
+    with pytest.raises(UserError, match="no layer with id"):
         rewire_layer(graph, "n2", ["n99"])
-    with pytest.raises(EditError, match="takes exactly one input"):
+    with pytest.raises(UserError, match="takes exactly one input"):
         rewire_layer(graph, "n2", ["n1", "n3"])
 
 

@@ -20,7 +20,7 @@ def test_a_huge_dense_layer_is_refused_in_milliseconds():
     report = validate(graph)
     assert time.perf_counter() - started < 0.05
     (issue,) = report.errors
-    assert issue.too_large and issue.node_id == "n3"
+    assert issue.too_large and issue.layer_id == "n3"
     assert "392,500,000 parameters; the limit is 20,000,000" in issue.message
 
 
@@ -32,7 +32,7 @@ def test_limits_are_configurable():
 def test_conv2d_after_flatten_is_explained_at_the_layer():
     graph = stack(("Input", {"shape": [28, 28, 1]}), ("Flatten", {}), ("Conv2D", {}))
     (issue,) = validate(graph).errors
-    assert issue.node_id == "n3"
+    assert issue.layer_id == "n3"
     assert "Conv2D expects a 4-D input (batch, height, width, channels) but got a 2-D input (None, 784)" in issue.message
 
 
@@ -41,14 +41,15 @@ def test_dense_output_on_images_warns_to_add_flatten():
     report = validate(graph)
     assert report.ok
     (warning,) = [i for i in report.issues if i.severity == "warning"]
-    assert warning.node_id == "n3"
+    assert warning.layer_id == "n3"
     assert "Dense got a 4-D input (None, 26, 26, 32)" in warning.message and "Flatten" in warning.message
 
 
 def test_window_larger_than_input_is_explained():
     graph = stack(("Input", {"shape": [4, 4, 1]}), ("Conv2D", {"kernel_size": [5, 5]}))
     (issue,) = validate(graph).errors
-    assert "window (5) is larger than the input's height (4)" in issue.message
+    assert "kernel_size (5) is larger than the input's height (4)" in issue.message
+    assert issue.field == "kernel_size"  # the message goes to the field that caused it
 
 
 def test_dangling_branch_and_missing_input_are_reported():
@@ -67,7 +68,7 @@ def test_add_with_mismatched_shapes_names_both_shapes():
     graph, side = add_layer(graph, "Dense", {"units": 4}, inputs=["n1"])
     graph, merge = add_layer(graph, "Add", inputs=["n2", side])
     (issue,) = validate(graph).errors
-    assert issue.node_id == merge and "(None, 8) and (None, 4)" in issue.message
+    assert issue.layer_id == merge and "(None, 8) and (None, 4)" in issue.message
 
 
 def test_zero_initializer_gets_a_warning():

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from app.data.catalog import UploadLimits
-from app.data.errors import UploadError
+from app.core.errors import UserError
 from app.data.prepare import prepare_upload
 from app.data.prepared import read_arrays
 from tests.data.files import (files_under, jpeg_bytes, noise_png, png_bytes, png_declaring, png_of, two_class_images,
@@ -21,7 +21,7 @@ def refuse(tmp_path, path, message, limits=UploadLimits(), **options):
     """Expect the upload refused with `message`, and nothing at all written."""
     (tmp_path / "cwd").mkdir(exist_ok=True)
     before = files_under(tmp_path)
-    with pytest.raises(UploadError, match=message) as info:
+    with pytest.raises(UserError, match=message) as info:
         prepare_upload("images", path, options, tmp_path / "out", limits)
     assert files_under(tmp_path) == before
     return info.value

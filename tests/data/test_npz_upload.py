@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.data.catalog import UploadLimits
-from app.data.errors import UploadError
+from app.core.errors import UserError
 from app.data.prepare import prepare_upload
 from app.data.prepared import read_arrays, read_meta
 from tests.data.files import files_under, npy_member, write_npz, write_zip
@@ -58,7 +58,7 @@ def test_a_pickled_object_array_is_refused_with_a_clear_message(tmp_path):
     objects[:] = [{"evil": i} for i in range(10)]
     path = tmp_path / "pickled.npz"
     np.savez(path, x_train=objects, y_train=np.arange(10))
-    with pytest.raises(UploadError, match=r"x_train holds Python objects \(a pickled array\), which LayerLab "
+    with pytest.raises(UserError, match=r"x_train holds Python objects \(a pickled array\), which LayerLab "
                                           r"never loads\. Save plain numbers instead"):
         prepare_upload("npz", path, {}, tmp_path / "out")
 
@@ -68,14 +68,14 @@ def test_declared_shapes_are_checked_before_anything_is_allocated(tmp_path):
     path = write_zip(tmp_path / "huge.npz", {"x_train.npy": huge, "y_train.npy": npy_member(
         {"descr": "<i8", "fortran_order": False, "shape": (0,)})})
     tracemalloc.start()
-    with pytest.raises(UploadError, match="hold 1000000000000 values in all; at most 200000000"):
+    with pytest.raises(UserError, match="hold 1000000000000 values in all; at most 200000000"):
         prepare_upload("npz", path, {}, tmp_path / "out")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 5 * 2**20
     liar = npy_member({"descr": "<f8", "fortran_order": False, "shape": (10**7,)}, payload=bytes(80))
     path = write_zip(tmp_path / "liar.npz", {"x_train.npy": liar, "y_train.npy": liar})
-    with pytest.raises(UploadError, match="more data than the file holds"):
+    with pytest.raises(UserError, match="more data than the file holds"):
         prepare_upload("npz", path, {}, tmp_path / "out")
 
 
@@ -92,7 +92,7 @@ def test_declared_shapes_are_checked_before_anything_is_allocated(tmp_path):
       "y_test": np.zeros(3)}, "x_test samples have shape"),
 ])
 def test_malformed_arrays_are_refused(tmp_path, arrays, message):
-    with pytest.raises(UploadError, match=message):
+    with pytest.raises(UserError, match=message):
         prepare_npz(tmp_path, **arrays)
     assert not (tmp_path / "out").exists()
 
@@ -100,10 +100,10 @@ def test_malformed_arrays_are_refused(tmp_path, arrays, message):
 def test_not_a_zip_and_over_the_limits(tmp_path):
     bogus = tmp_path / "bogus.npz"
     bogus.write_bytes(b"\x93NUMPY not really")
-    with pytest.raises(UploadError, match="not a readable zip archive"):
+    with pytest.raises(UserError, match="not a readable zip archive"):
         prepare_upload("npz", bogus, {}, tmp_path / "out")
     path = write_npz(tmp_path / "data.npz", x_train=np.zeros((30, 2)), y_train=np.arange(30) % 2)
-    with pytest.raises(UploadError, match="hold 90 values in all; at most 50 are allowed"):
+    with pytest.raises(UserError, match="hold 90 values in all; at most 50 are allowed"):
         prepare_upload("npz", path, {}, tmp_path / "out", UploadLimits(max_npz_elements=50))
     with zipfile.ZipFile(path) as archive:
         assert {i.filename for i in archive.infolist()} == {"x_train.npy", "y_train.npy"}

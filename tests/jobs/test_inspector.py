@@ -6,7 +6,8 @@ import signal
 import pytest
 
 from app.core.starters import STARTERS
-from app.jobs.inspector import Inspector, InspectorUnavailable, LayerRefused
+from app.core.errors import Unavailable, UserError
+from app.jobs.inspector import Inspector
 from tests.factories import stack
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,7 @@ def test_summary_comes_from_keras_in_another_process(inspector):
 
 def test_a_keras_refusal_names_the_layer(inspector):
     graph = stack(("Input", {"shape": [28, 28, 1]}), ("Flatten", {}), ("Conv2D", {}))
-    with pytest.raises(LayerRefused) as info:
+    with pytest.raises(UserError) as info:
         inspector.summarize(graph)
     assert info.value.layer_id == "n3"
 
@@ -49,7 +50,7 @@ def test_a_hung_worker_times_out_and_is_replaced():
         worker.summarize(STARTERS["dense"].graph())
         os.kill(worker.pid, signal.SIGSTOP)  # alive but not answering
         worker.timeout = 1
-        with pytest.raises(InspectorUnavailable, match="restarted"):
+        with pytest.raises(Unavailable, match="restarted"):
             worker.summarize(STARTERS["convnet"].graph())
         worker.timeout = 60
         assert worker.summarize(STARTERS["convnet"].graph())["total_params"] == 93_322

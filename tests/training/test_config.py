@@ -9,7 +9,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from app.core.catalog import ParamError
+from app.core.errors import UserError
 from app.core.graph import add_layer
 from app.core.starters import STARTERS
 from app.core.training import (GROUPS, TRAIN_PARAMS, TrainConfig, check_fit, check_training,
@@ -69,10 +69,10 @@ def test_form_strings_are_coerced():
     ("lr", 0.1, "Training has no setting `lr`. Its settings are: loss, optimizer, learning_rate,"),
 ])
 def test_bad_settings_are_refused_in_keras_wording(name, value, expected):
-    with pytest.raises(ParamError) as info:
+    with pytest.raises(UserError) as info:
         TrainConfig.from_values({name: value})
     assert info.value.message.startswith(expected)
-    assert info.value.param == name
+    assert info.value.field == name
 
 
 def test_json_body_errors_name_the_field():
@@ -102,11 +102,11 @@ def _only(issues, severity, field):
 
 
 def test_output_units_must_match_the_classes():
-    message = _only(check_fit(8, "softmax", DIGITS, TrainConfig(), node_id="n5"), "error", "units")
+    message = _only(check_fit(8, "softmax", DIGITS, TrainConfig(), layer_id="n5"), "error", "units")
     assert "has 8 units, but digits has 10 classes (0, 1, 2, 3, 4, ...)" in message
     assert "Set its units to 10" in message
-    issue = check_fit(8, "softmax", DIGITS, TrainConfig(), node_id="n5")[0]
-    assert issue.node_id == "n5"
+    issue = check_fit(8, "softmax", DIGITS, TrainConfig(), layer_id="n5")[0]
+    assert issue.layer_id == "n5"
 
 
 def test_one_unit_with_sparse_cross_entropy_on_two_classes_points_to_binary():

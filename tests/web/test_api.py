@@ -124,7 +124,7 @@ def test_malformed_json_is_a_422_not_a_500(api):
 
 def test_unknown_starter_and_bad_model_name(api):
     response = api.post("/api/v1/models", json={"starter": "resnet152"})
-    assert response.status_code == 422 and "Expected one of: dense, convnet" in response.json()["detail"]
+    assert response.status_code == 422 and "Expected one of dense, convnet" in response.json()["detail"]
     response = api.post("/api/v1/models", json={"name": "<b>bold</b>"})
     assert response.status_code == 422
     assert api.get("/api/v1/models").json() == []
@@ -178,7 +178,7 @@ import sys, tempfile
 from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
-with TestClient(create_app(Settings(data_dir=tempfile.mkdtemp()))) as client:
+with TestClient(create_app(Settings(data_dir=tempfile.mkdtemp())), headers={"Origin": "http://testserver"}) as client:
     page = client.post("/models", data={"name": "Page", "starter": "convnet"})
     assert page.status_code == 200 and "93,322" in page.text, page.status_code
     token = client.post("/api/v1/workspaces").json()["token"]

@@ -356,7 +356,9 @@ def test_finished_epochs_survive_a_restart(restart):
     assert after["state"] not in ACTIVE
     assert 1 <= after["epochs_done"] < RESTART_EPOCHS
     assert trained_epochs(after) == list(range(1, after["epochs_done"] + 1))
-    assert after["evaluation"] is None and after["model_url"] is None
+    assert after["evaluation"] is None
+    # Its last saved epoch can be tested and downloaded, and says which epoch it is.
+    assert after["model_url"] and not after["model_is_final"] and after["model_epoch"] == after["saved_epoch"]
 
 
 def test_a_restarted_run_resumes_to_its_last_epoch(restart):

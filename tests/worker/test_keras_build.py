@@ -11,7 +11,8 @@ from app.core.graph import add_layer  # noqa: E402
 from app.core.keras_args import keras_kwargs  # noqa: E402
 from app.core.starters import STARTERS  # noqa: E402
 from app.core.validation import validate  # noqa: E402
-from app.worker.build import LayerBuildError, build_model  # noqa: E402
+from app.core.errors import UserError  # noqa: E402
+from app.worker.build import build_model  # noqa: E402
 from app.worker.inspect import summarize_graph  # noqa: E402
 from tests.factories import single_layer_graph, stack  # noqa: E402
 
@@ -79,7 +80,7 @@ def test_residual_branch_builds():
 def test_keras_errors_are_translated_at_the_layer_at_fault():
     # Bypass our own inference to see how a Keras refusal reads.
     graph = stack(("Input", {"shape": [28, 28, 1]}), ("Flatten", {}), ("Conv2D", {}))
-    with pytest.raises(LayerBuildError) as info:
+    with pytest.raises(UserError) as info:
         build_model(graph)
-    assert info.value.node_id == "n3"
+    assert info.value.layer_id == "n3"
     assert "Conv2D expects at least a 4-D input but got a 2-D input (None, 784)" in info.value.message

@@ -11,12 +11,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.errors import NotFound, UserError
 from app.data.catalog import catalog_as_dict
-from app.errors import InvalidInput, NotFound
+from app.services import datasets
 from app.store import repository
 from app.store.tables import DatasetRecord
-from app.web import datasets
-from app.web.deps import ApiModel, ApiWorkspace, DataWorkerDep, SchedulerDep, SessionDep, SettingsDep
+from app.web.api.schemas import DatasetOut
+from app.web.deps import ApiDataset, ApiModel, ApiWorkspace, DataWorkerDep, SchedulerDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["datasets"])
 
@@ -34,14 +35,14 @@ class AttachRequest(BaseModel):
     dataset_id: int
 
 
-def dataset_out(record: DatasetRecord) -> dict[str, Any]:
+def dataset_out(record: DatasetRecord) -> DatasetOut:
     meta = datasets.meta_of(record)
-    return {"id": record.id, "name": record.name, "source": record.source, "state": record.state,
+    return DatasetOut.model_validate({"id": record.id, "name": record.name, "source": record.source, "state": record.state,
             "created_at": record.created_at, "kind": meta.kind, "task": meta.task,
             "input_shape": meta.input_shape, "class_names": meta.class_names,
             "feature_names": meta.feature_names, "target_name": meta.target_name,
             "split_sizes": meta.split_sizes, "preview": meta.preview,
-            "samples_url": f"/api/v1/datasets/{record.id}/samples.png" if meta.kind == "image" else None}
+            "samples_url": f"/api/v1/datasets/{record.id}/samples.png" if meta.kind == "image" else None})
 
 
 @router.get("/datasets/builtin")
@@ -51,13 +52,13 @@ def builtin_catalog() -> dict[str, Any]:
 
 
 @router.get("/datasets")
-def list_datasets(workspace_id: ApiWorkspace, session: SessionDep) -> list[dict[str, Any]]:
+def list_datasets(workspace_id: ApiWorkspace, session: SessionDep) -> list[DatasetOut]:
     return [dataset_out(r) for r in datasets.list_datasets(session, workspace_id)]
 
 
 @router.post("/datasets", status_code=201)
 def add_builtin(body: BuiltinRequest, workspace_id: ApiWorkspace, session: SessionDep, settings: SettingsDep,
-                worker: DataWorkerDep) -> dict[str, Any]:
+                worker: DataWorkerDep) -> DatasetOut:
     """Prepare a built-in dataset (split, scaled, previewed) for this workspace."""
     return dataset_out(datasets.add_builtin(session, settings, worker, workspace_id, body.key, body.params,
                                             body.options, body.name))
@@ -69,13 +70,13 @@ async def read_upload_form(request: Request, folder: Path) -> tuple[str, dict[st
     kind = str(form.get("kind") or "")
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
-        raise InvalidInput("Send the file in a multipart field named `file`.", field="file")
+        raise UserError("Send the file in a multipart field named `file`.", field="file")
     try:
         options = json.loads(str(form.get("options") or "{}"))
     except json.JSONDecodeError:
-        raise InvalidInput("`options` must be a JSON object.", field="options") from None
+        raise UserError("`options` must be a JSON object.", field="options") from None
     if not isinstance(options, dict):
-        raise InvalidInput("`options` must be a JSON object.", field="options")
+        raise UserError("`options` must be a JSON object.", field="options")
     for field in ("name", "target"):
         if form.get(field):
             options[field] = str(form.get(field))
@@ -96,13 +97,13 @@ async def _save(upload: Any, folder: Path, suffix: str) -> Path:
 
 @router.post("/datasets/upload", status_code=201)
 async def upload(request: Request, workspace_id: ApiWorkspace, settings: SettingsDep,
-                 worker: DataWorkerDep) -> dict[str, Any]:
+                 worker: DataWorkerDep) -> DatasetOut:
     """Upload a CSV, an NPZ or a zip of images (multipart fields: file, kind, name, target, options as JSON)."""
     from starlette.concurrency import run_in_threadpool
 
     kind, options, path = await read_upload_form(request, datasets.workspace_folder(settings, workspace_id) / "uploads")
     try:
-        def prepare() -> dict[str, Any]:
+        def prepare() -> DatasetOut:
             with request.app.state.sessions() as session:
                 return dataset_out(datasets.add_upload(session, settings, worker, workspace_id, kind, path, options))
         return await run_in_threadpool(prepare)
@@ -111,9 +112,9 @@ async def upload(request: Request, workspace_id: ApiWorkspace, settings: Setting
 
 
 @router.get("/datasets/{dataset_id}")
-def get_dataset(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> dict[str, Any]:
+def get_dataset(record: ApiDataset) -> DatasetOut:
     """The dataset with its preview: rows and statistics, class balance, scatter points or sample images."""
-    return dataset_out(datasets.get_dataset(session, workspace_id, dataset_id))
+    return dataset_out(record)
 
 
 class PrepareRequest(BaseModel):
@@ -122,17 +123,14 @@ class PrepareRequest(BaseModel):
 
 
 @router.post("/datasets/{dataset_id}/prepare")
-def prepare_again(dataset_id: int, body: PrepareRequest, workspace_id: ApiWorkspace, session: SessionDep,
-                  settings: SettingsDep, worker: DataWorkerDep) -> dict[str, Any]:
+def prepare_again(record: ApiDataset, body: PrepareRequest, session: SessionDep,
+                  settings: SettingsDep, worker: DataWorkerDep) -> DatasetOut:
     """Prepare an uploaded dataset again with other options; models using it follow."""
-    record = datasets.get_dataset(session, workspace_id, dataset_id)
     return dataset_out(datasets.reprepare(session, settings, worker, record, body.options))
 
 
 @router.get("/datasets/{dataset_id}/samples.png")
-def samples_image(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep,
-                  settings: SettingsDep) -> FileResponse:
-    record = datasets.get_dataset(session, workspace_id, dataset_id)
+def samples_image(record: ApiDataset, settings: SettingsDep) -> FileResponse:
     path = settings.data_dir / record.folder / "samples.png"
     if not path.exists():
         raise NotFound("This dataset has no sample images.")
@@ -140,9 +138,8 @@ def samples_image(dataset_id: int, workspace_id: ApiWorkspace, session: SessionD
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)
-def delete_dataset(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep,
-                   settings: SettingsDep) -> Response:
-    datasets.delete_dataset(session, settings, datasets.get_dataset(session, workspace_id, dataset_id))
+def delete_dataset(record: ApiDataset, session: SessionDep, settings: SettingsDep) -> Response:
+    datasets.delete_dataset(session, settings, record)
     return Response(status_code=204)
 
 
@@ -164,6 +161,6 @@ def fit_output(record: ApiModel, session: SessionDep, settings: SettingsDep) -> 
     """Give the output layer the units and activation the attached data needs."""
     dataset = datasets.attached_dataset(session, record)
     if dataset is None:
-        raise InvalidInput("Attach a dataset to this model first (PUT /api/v1/models/{id}/dataset).")
+        raise UserError("Attach a dataset to this model first (PUT /api/v1/models/{id}/dataset).")
     datasets.fit_output_layer(session, settings, record, datasets.meta_of(dataset))
     return {"model_id": record.id, "layers": [n.model_dump() for n in repository.load_graph(record).nodes]}

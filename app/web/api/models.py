@@ -7,14 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from app.core import graph as edits
+from app.core.errors import Unavailable, UserError
+from app.core.graph import check_model_name
 from app.core.validation import validate
-from app.errors import InvalidInput, Unavailable
+from app.services.editing import apply_edit, create_model, describe_model, duplicate_model
 from app.store import repository
 from app.store.tables import ModelRecord
 from app.web.api.schemas import (LayerCreate, LayerMove, LayerRewire, LayerUpdate, ModelCreate,
                                  ModelDuplicate, ModelListItem, ModelOut, ModelRename, NodeOut)
 from app.web.deps import ApiModel, ApiWorkspace, InspectorDep, SessionDep, SettingsDep
-from app.web.editing import apply_edit, checked_name, create_model, describe_model
 
 router = APIRouter(tags=["models"])
 
@@ -50,7 +51,7 @@ def get_model(record: ApiModel, settings: SettingsDep) -> ModelOut:
 
 @router.patch("/models/{model_id}")
 def rename(body: ModelRename, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
-    repository.rename_model(session, record, checked_name(body.name))
+    repository.rename_model(session, record, check_model_name(body.name))
     return model_out(record, settings)
 
 
@@ -62,8 +63,8 @@ def delete(record: ApiModel, session: SessionDep) -> Response:
 
 @router.post("/models/{model_id}/duplicate", status_code=201)
 def duplicate(body: ModelDuplicate, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
-    name = checked_name(body.name or f"{record.name} (copy)"[:64])
-    return model_out(repository.duplicate_model(session, record, name), settings)
+    """Copy the model; without a name the copy is called "<name> (copy)"."""
+    return model_out(duplicate_model(session, settings, record, body.name), settings)
 
 
 @router.post("/models/{model_id}/layers", status_code=201)
@@ -80,7 +81,8 @@ def add_layer(body: LayerCreate, record: ApiModel, session: SessionDep, settings
 def update_layer(layer_id: str, body: LayerUpdate, record: ApiModel, session: SessionDep,
                  settings: SettingsDep, inspector: InspectorDep) -> ModelOut:
     apply_edit(session, settings, record,
-               lambda g: edits.update_layer(g, layer_id, body.params, body.name), f"change {layer_id}", inspector)
+               lambda g: edits.update_layer(g, layer_id, body.params, body.name), f"change {layer_id}", inspector,
+               changed_layer=layer_id)
     return model_out(record, settings)
 
 
@@ -96,8 +98,8 @@ def move_layer(layer_id: str, body: LayerMove, record: ApiModel, session: Sessio
                settings: SettingsDep, inspector: InspectorDep) -> ModelOut:
     """Move a layer one step (`direction`) or to a list index (`position`)."""
     if (body.direction is None) == (body.position is None):
-        raise InvalidInput("Send either `direction` (up or down) or `position` (a list index).",
-                           layer_id=layer_id, field="direction")
+        raise UserError("Send either `direction` (up or down) or `position` (a list index).",
+                        layer_id=layer_id, field="direction")
     if body.direction:
         apply_edit(session, settings, record, lambda g: edits.move_layer(g, layer_id, body.direction),
                    f"move {layer_id} {body.direction}", inspector)
@@ -122,9 +124,10 @@ def undo(record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelO
 
 
 @router.get("/models/{model_id}/validate")
-def validate_model(record: ApiModel, settings: SettingsDep, inspector: InspectorDep) -> dict[str, Any]:
+def validate_model(record: ApiModel, session: SessionDep, settings: SettingsDep,
+                   inspector: InspectorDep) -> dict[str, Any]:
     """Pure-Python checks, then Keras' build; every problem with its layer id."""
-    state = describe_model(record, settings, inspector)
+    state = describe_model(session, record, settings, inspector)
     body = state.report.as_dict()
     body["issues"] = [i.as_dict() for i in state.issues]
     body["valid"] = state.valid
@@ -134,18 +137,17 @@ def validate_model(record: ApiModel, settings: SettingsDep, inspector: Inspector
 
 
 @router.get("/models/{model_id}/summary")
-def summary(record: ApiModel, settings: SettingsDep, inspector: InspectorDep,
+def summary(record: ApiModel, session: SessionDep, settings: SettingsDep, inspector: InspectorDep,
             text: bool = False) -> dict[str, Any]:
     """Keras' own summary: every layer's output shape and parameters, and the totals.
 
     With `text=true`, also Keras' printed `model.summary()`.
     """
-    state = describe_model(record, settings, inspector, with_text=text)
+    state = describe_model(session, record, settings, inspector, with_text=text)
     if state.notices and state.summary is None and state.report.ok and state.keras_issue is None:
         raise Unavailable(state.notices[0])
     if not state.valid:
         first = next(i for i in state.issues if i.severity == "error")
-        raise InvalidInput(first.message, layer_id=first.node_id, field=first.field,
-                           extra={"issues": [i.as_dict() for i in state.issues]})
+        raise first.as_error(others=state.issues)
     return {**state.summary, "issues": [i.as_dict() for i in state.issues],
             "activations_bytes_per_sample": state.report.as_dict()["estimate"]["activations_bytes_per_sample"]}

@@ -18,7 +18,8 @@ class WorkspaceCreated(BaseModel):
 
 
 class ModelCreate(Strict):
-    name: str = Field("Untitled model", description="1 to 64 letters, digits, spaces or _ . - ( )")
+    name: str | None = Field(None, description="1 to 64 letters, digits, spaces or _ . - ( ). Empty: a "
+                             "name from the starter, numbered when taken (\"Convnet 2\").")
     starter: str = Field("blank", description="One of the keys from GET /api/v1/starters.")
 
 
@@ -75,3 +76,61 @@ class ModelListItem(BaseModel):
     name: str
     layer_count: int
     updated_at: datetime
+
+
+class RunMetrics(BaseModel):
+    epochs: list[dict[str, Any]] = Field(description="One record per finished epoch: epoch, logs, times.")
+    batches: list[dict[str, Any]] = Field(description="Batch losses, thinned to a chart's worth.")
+
+
+class RunSummary(BaseModel):
+    """A run as lists show it."""
+
+    id: int
+    state: str = Field(description="queued, running, completed, failed, diverged, cancelled or interrupted.")
+    reason: str | None = Field(description="Why it ended (or what it is waiting for), in words.")
+    active: bool = Field(description="Queued or running.")
+    resumable: bool = Field(description="Ended early with a saved epoch, so POST .../resume continues it.")
+    model_id: int | None
+    model_name: str
+    dataset_id: int | None
+    dataset_name: str
+    architecture: str = Field(description="The layers in one line, with activations and initializers.")
+    config: dict[str, Any] = Field(description="The training settings it ran with.")
+    epochs_done: int
+    epochs: int | None
+    saved_epoch: int | None = Field(description="The last epoch in its checkpoint (resumable runs).")
+    queue_position: int | None = Field(description="1 for the next run to start; null unless queued.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: dict[str, Any] | None = Field(description="The newest started, batch or epoch event.")
+    best_epoch: int | None = Field(description="The epoch with the lowest validation loss.")
+    evaluation: dict[str, Any] | None = Field(description="Test loss, metrics and reports on the test split.")
+    model_url: str | None = Field(description="Where to download the trained model, once there is one.")
+    model_epoch: int | None = Field(description="The epoch that model holds.")
+    model_is_final: bool = Field(description="False when the model is the checkpoint of a run that ended early.")
+
+
+class RunDetail(RunSummary):
+    """A run with its metrics history and the graph it trained."""
+
+    metrics: RunMetrics
+    graph: dict[str, Any]
+
+
+class DatasetOut(BaseModel):
+    id: int
+    name: str
+    source: str = Field(description="builtin, csv, npz or images.")
+    state: str
+    created_at: datetime
+    kind: str = Field(description="image, table or points2d.")
+    task: str = Field(description="classification or regression.")
+    input_shape: list[int] = Field(description="One sample's shape, without the batch axis.")
+    class_names: list[str]
+    feature_names: list[str]
+    target_name: str
+    split_sizes: dict[str, int]
+    preview: dict[str, Any] = Field(description="Rows and statistics, class balance, scatter points...")
+    samples_url: str | None = Field(description="Sample images per class (image datasets).")

@@ -1,0 +1,145 @@
+"""Starting runs and describing them, shared by the run pages and the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.core.errors import Conflict, LimitReached, UserError
+from app.core.graph import Graph
+from app.core.runs import (CHECKPOINT, CHECKPOINT_STATE, FINAL_MODEL, RunState, architecture_line,
+                           best_epoch)
+from app.core.training import TrainConfig, check_training
+from app.core.validation import Report, validate
+from app.data.prepared import DatasetMeta
+from app.jobs.scheduler import Scheduler
+from app.jobs.warm_worker import WarmWorker
+from app.services import datasets
+from app.store import repository, runs
+from app.store.tables import ModelRecord, RunRecord
+
+# Settings that depend on the data and the output layer; the rest carry over from run to run.
+DATA_DEPENDENT_SETTINGS = ("loss", "metrics", "early_stopping_monitor")
+
+
+def start_run(session: Session, settings: Settings, scheduler: Scheduler, workspace_id: str,
+              model: ModelRecord, overrides: dict[str, Any]) -> RunRecord:
+    """Check everything a worker would trip on, record the run as queued, and let the scheduler start it."""
+    dataset = datasets.attached_dataset(session, model)
+    if dataset is None:
+        raise UserError("Choose a dataset for this model before training it.", field="dataset")
+    meta = datasets.meta_of(dataset)
+    graph = repository.load_graph(model)
+    report = validate(graph, settings.limits)
+    if not report.ok:
+        raise report.errors[0].as_error("Fix the model first: ")
+    config = TrainConfig.from_values({**datasets.suggested_config(meta, graph, report), **overrides})
+    errors = [i for i in check_training(graph, meta, config, report) if i.severity == "error"]
+    if errors:
+        raise errors[0].as_error(others=errors)
+    if runs.active_runs(session, workspace_id) >= settings.max_active_runs_per_workspace:
+        raise LimitReached(f"This workspace already has {settings.max_active_runs_per_workspace} runs queued or "
+                           "running, the most allowed. Wait for one to finish or stop one.")
+    run = RunRecord(workspace_id=workspace_id, model_id=model.id, model_name=model.name, graph_json=model.graph_json,
+                    dataset_id=dataset.id, dataset_name=dataset.name, dataset_folder=dataset.folder,
+                    config_json=json.dumps(config.get_config()), state=RunState.QUEUED)
+    session.add(run)
+    session.commit()
+    scheduler.dispatch()
+    session.refresh(run)
+    return run
+
+
+def next_run_settings(session: Session, model: ModelRecord, meta: DatasetMeta, graph: Graph,
+                      report: Report) -> tuple[dict[str, Any], int | None]:
+    """The settings a new run of this model starts from, and the run they come from (None: suggested).
+
+    A learner improves a model run after run, so the last run's settings carry over; the
+    settings that depend on the data are replaced by the suggested ones when they no longer fit.
+    """
+    suggested = datasets.suggested_config(meta, graph, report)
+    last = runs.latest_run_of_model(session, model.id)
+    if last is None:
+        return suggested, None
+    previous = {**suggested, **json.loads(last.config_json)}
+    refitted = {**previous, **{name: suggested[name] for name in DATA_DEPENDENT_SETTINGS}}
+    for values in (previous, refitted):
+        try:
+            config = TrainConfig.from_values(values)
+        except UserError:
+            continue  # a setting whose bounds changed since that run
+        if not [i for i in check_training(graph, meta, config, report) if i.severity == "error"]:
+            return config.get_config(), last.id
+    return suggested, None
+
+
+def saved_model(scheduler: Scheduler, run: RunRecord) -> tuple[str, int | None] | None:
+    """The model file a run can be tested with or downloaded as, and the epoch it holds.
+
+    A completed run has its final model; a run that ended early (stopped, interrupted,
+    failed) has the checkpoint of its last saved epoch. A run in progress offers neither,
+    since its checkpoint changes under the reader.
+    """
+    folder = scheduler.run_folder(run.id)
+    if (folder / FINAL_MODEL).exists():
+        return FINAL_MODEL, run.epochs_done
+    if RunState(run.state).active or not (folder / CHECKPOINT).exists():
+        return None
+    return CHECKPOINT, checkpoint_epoch(scheduler, run)
+
+
+def checkpoint_epoch(scheduler: Scheduler, run: RunRecord) -> int | None:
+    """The last epoch saved in the run's checkpoint: a resume continues after it."""
+    try:
+        state = json.loads((scheduler.run_folder(run.id) / CHECKPOINT_STATE).read_text())
+    except (OSError, ValueError):
+        return None
+    return int(state["epoch"]) if isinstance(state, dict) and "epoch" in state else None
+
+
+def run_out(session: Session, scheduler: Scheduler, run: RunRecord, detail: bool = True) -> dict[str, Any]:
+    """A run as the API and pages show it; lists leave out the metrics history and the graph."""
+    history = runs.history(session, run.id, with_batches=detail)
+    config = json.loads(run.config_json)
+    state = RunState(run.state)
+    model = saved_model(scheduler, run)
+    saved_epoch = checkpoint_epoch(scheduler, run) if detail and state.resumable else None
+    graph = Graph.model_validate_json(run.graph_json)
+    out = {
+        "id": run.id, "state": state.value, "reason": run.reason,
+        "active": state.active, "resumable": state.resumable and saved_epoch is not None,
+        "model_id": run.model_id, "model_name": run.model_name,
+        "dataset_id": run.dataset_id, "dataset_name": run.dataset_name,
+        "architecture": architecture_line(graph),
+        "config": config, "epochs_done": run.epochs_done, "epochs": config.get("epochs"),
+        "saved_epoch": saved_epoch,
+        "queue_position": scheduler.queue_position(session, run),
+        "created_at": run.created_at, "started_at": run.started_at, "finished_at": run.finished_at,
+        "progress": runs.latest_progress(session, run.id), "best_epoch": best_epoch(history["epochs"]),
+        "evaluation": json.loads(run.evaluation_json) if run.evaluation_json else None,
+        "model_url": f"/api/v1/runs/{run.id}/model" if model else None,
+        "model_epoch": model[1] if model else None,
+        "model_is_final": bool(model and model[0] == FINAL_MODEL),
+    }
+    if detail:
+        out.update(metrics=history, graph=graph.model_dump())
+    return out
+
+
+def evaluate_run(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker,
+                 run: RunRecord) -> dict[str, Any]:
+    """Test the run's saved model (final, or its last saved epoch) on its test split again."""
+    model = saved_model(scheduler, run)
+    if model is None:
+        raise Conflict("This run has no saved model to test yet: it is still training, or it ended "
+                       "before finishing an epoch.")
+    evaluation = worker.call("evaluate_run", {
+        "run_dir": str(scheduler.run_folder(run.id)), "model": model[0], "config": json.loads(run.config_json),
+        "dataset_dir": str(settings.data_dir / run.dataset_folder)})
+    evaluation["model_epoch"] = model[1]
+    run.evaluation_json = json.dumps(evaluation)
+    session.commit()
+    return evaluation
