@@ -15,6 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.validation import Limits
+from app.data.keras_cache import ORIGIN
 
 
 class Settings(BaseSettings):
@@ -25,6 +26,8 @@ class Settings(BaseSettings):
     dataset_cache_dir: Path | None = Field(None, description="Where downloaded built-in datasets "
                                            "(MNIST, Fashion-MNIST) are kept. Empty: `dataset-cache` in the "
                                            "data directory.")
+    dataset_mirror: str = Field(ORIGIN, description="Where MNIST and Fashion-MNIST are downloaded from "
+                                "when they are not in the dataset cache (a folder URL holding Keras' files).")
     database_url: str = Field("", description="SQLAlchemy database URL. Empty: a SQLite file "
                               "`layerlab.db` in the data directory.")
     secret_key: str = Field("", description="Key that signs workspace cookies. Empty: a random "

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from app.core.text import plural
 from app.core.catalog import Param, coerce_param
 from app.core.errors import MAX_SHOWN_CHARS, UserError, invalid_value
-from app.core.graph import Graph
+from app.core.graph import Graph, Node
 from app.core.shapes import describe
-from app.core.validation import Issue, Report, validate
+from app.core.validation import PER_SAMPLE_OUTPUT, Issue, Report, validate
 from app.data.prepared import DatasetMeta
 
 REGRESSION_LOSSES = ("mean_squared_error", "mean_absolute_error", "huber")
@@ -218,9 +218,42 @@ def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig,
     if len(inputs) == 1:
         issues += check_input(inputs[0].params.get("shape", []), meta, inputs[0].id)
     head = output_head(graph, report)
-    if head is not None:
+    if head is None:
+        return issues
+    shape = report.shapes[head.layer_id].output
+    if len(shape) > 1:
+        issues.append(_not_per_sample(graph, head.layer_id, shape, meta))
+    else:
         issues += check_fit(head.units, head.activation, meta, config, layer_id=head.layer_id)
     return issues
+
+
+# Layers that work on the last axis only: a stack of them keeps an image's height and width.
+LAST_AXIS_LAYERS = ("Dense", "Dropout", "Activation")
+
+
+def first_dense_of_output_stack(graph: Graph) -> Node | None:
+    """The first Dense of the layers that end the model and work on the last axis only: where a
+    Flatten belongs when the output is still image-shaped."""
+    outputs = graph.outputs()
+    if len(outputs) != 1:
+        return None
+    node, first = outputs[0], None
+    while node.type in LAST_AXIS_LAYERS and len(node.inputs) == 1:
+        if node.type == "Dense":
+            first = node
+        node = graph.node(node.inputs[0])
+    return first
+
+
+def _not_per_sample(graph: Graph, output_id: str, shape: tuple[int, ...], meta: DatasetMeta) -> Issue:
+    output = graph.node(output_id)
+    first = first_dense_of_output_stack(graph) or output
+    what = "class" if meta.task == "classification" else "number"
+    return Issue(f"{output.name} gives {describe(shape)}: a prediction for every position of its "
+                 f"{len(shape) + 1}-D input, but {meta.name} has one {what} per sample, so Keras cannot "
+                 f"compare them and training would fail. Add a Flatten layer before {first.name}, or press "
+                 "\"Fit the output layer to the data\".", output_id, code=PER_SAMPLE_OUTPUT)
 
 
 def check_fit(output_units: int, output_activation: str, meta: DatasetMeta, config: TrainConfig,

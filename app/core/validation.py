@@ -15,6 +15,7 @@ from app.core.graph import Graph, Node
 from app.core.shapes import LayerShape, describe, infer_layer
 
 BYTES_PER_VALUE = 4  # float32
+PER_SAMPLE_OUTPUT = "per_sample_output"  # an output that is not one row per sample
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Issue:
     severity: str = "error"  # or "warning"
     field: str | None = None
     too_large: bool = False  # size-limit issues make an edit be refused, not stored
+    code: str | None = None  # names a kind of problem that several checks may find (shown once)
 
     def as_dict(self) -> dict[str, str | None]:
         return {"severity": self.severity, "layer_id": self.layer_id, "field": self.field,
@@ -174,7 +176,7 @@ def _add_warnings(graph: Graph, report: Report) -> None:
                 f"Dense got a {len(shape) + 1}-D input {describe(shape)} and works on its last axis "
                 f"only, so this output layer gives {describe(report.shapes[node.id].output)} instead "
                 "of one row of predictions per sample. Add a Flatten layer before it (or before the "
-                "first Dense).", node.id, severity="warning"))
+                "first Dense).", node.id, severity="warning", code=PER_SAMPLE_OUTPUT))
         elif len(shape) >= 3 and _is_first_dense_after_images(graph, node):
             report.issues.append(Issue(
                 f"Dense got a {len(shape) + 1}-D input {describe(shape)} and works on the last axis "

@@ -31,7 +31,8 @@ TABLE_PREVIEW_ROWS = 10
 SUBSET_SEED = 0       # the train_samples subset of MNIST is the same whatever the split seed
 
 
-def load_builtin(key: str, params: dict[str, Any], cache_dir: Path) -> RawTable | LabeledArrays:
+def load_builtin(key: str, params: dict[str, Any], cache_dir: Path,
+                 mirror: str | None = None) -> RawTable | LabeledArrays:
     spec = get_dataset(key)
     if key in GENERATORS:
         points = generate_points(key, params["n_samples"], params["noise"], params["seed"])
@@ -43,7 +44,7 @@ def load_builtin(key: str, params: dict[str, Any], cache_dir: Path) -> RawTable 
     if key in _SKLEARN_TABLES:
         return _sklearn_table(key)
     if key in ("mnist", "fashion_mnist"):
-        return _keras_images(key, params["train_samples"], Path(cache_dir))
+        return _keras_images(key, params["train_samples"], Path(cache_dir), mirror)
     raise AssertionError(f"no loader for {key}")
 
 
@@ -82,8 +83,8 @@ def _sklearn_table(key: str) -> RawTable:
     return RawTable([*columns, target], first_rows)
 
 
-def _keras_images(key: str, train_samples: int, cache_dir: Path) -> LabeledArrays:
-    arrays = load_keras_dataset(key, cache_dir)
+def _keras_images(key: str, train_samples: int, cache_dir: Path, mirror: str | None) -> LabeledArrays:
+    arrays = load_keras_dataset(key, cache_dir, mirror)
     x, y = arrays["x_train"], arrays["y_train"].astype(np.int64)
     if train_samples < len(x):
         chosen = np.sort(np.random.default_rng(SUBSET_SEED).permutation(len(x))[:train_samples])

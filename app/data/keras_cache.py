@@ -21,7 +21,7 @@ CONNECT_DEADLINE_S = 3.0  # time allowed to reach the mirror (name lookup includ
 # and the dataset list can say so, instead of every choice waiting for the deadline again.
 UNREACHABLE_MEMORY_S = 60.0
 
-_last_failure: tuple[float, str] | None = None
+_failures: dict[str, tuple[float, str]] = {}  # mirror -> (when, why) of its last failed probe
 _lock = threading.Lock()
 
 
@@ -33,30 +33,32 @@ def is_cached(name: str, cache_dir: Path) -> bool:
     return cache_file(name, cache_dir).exists()
 
 
-def recent_mirror_failure() -> str | None:
+def recent_mirror_failure(mirror: str = ORIGIN) -> str | None:
     """Why the mirror could not be reached, if a probe failed in the last minute."""
     with _lock:
-        if _last_failure and time.monotonic() - _last_failure[0] < UNREACHABLE_MEMORY_S:
-            return _last_failure[1]
+        failure = _failures.get(mirror)
+    if failure and time.monotonic() - failure[0] < UNREACHABLE_MEMORY_S:
+        return failure[1]
     return None
 
 
-def probe_mirror(deadline_s: float = CONNECT_DEADLINE_S) -> str | None:
+def probe_mirror(mirror: str = ORIGIN, deadline_s: float = CONNECT_DEADLINE_S) -> str | None:
     """None when the mirror accepts a connection within the deadline, else the reason it did not.
 
     The name lookup runs in a daemon thread: a resolver that hangs is not covered by any
     socket timeout, and must not hold the request past the deadline.
     """
-    global _last_failure
-    remembered = recent_mirror_failure()
+    remembered = recent_mirror_failure(mirror)
     if remembered:
         return remembered
-    host = urlsplit(ORIGIN).hostname or ""
+    address = urlsplit(mirror)
+    host = address.hostname or ""
+    port = address.port or (443 if address.scheme == "https" else 80)
     outcome: dict[str, object] = {}
 
     def connect() -> None:
         try:
-            with socket.create_connection((host, 443), timeout=deadline_s):
+            with socket.create_connection((host, port), timeout=deadline_s):
                 outcome["ok"] = True
         except OSError as exc:
             outcome["error"] = exc
@@ -69,14 +71,13 @@ def probe_mirror(deadline_s: float = CONNECT_DEADLINE_S) -> str | None:
     error = outcome.get("error")
     reason = f"no answer from {host} within {deadline_s:g} s" if error is None else f"{host}: {_reason(error)}"
     with _lock:
-        _last_failure = (time.monotonic(), reason)
+        _failures[mirror] = (time.monotonic(), reason)
     return reason
 
 
-def forget_mirror_failure() -> None:
-    global _last_failure
+def forget_mirror_failures() -> None:
     with _lock:
-        _last_failure = None
+        _failures.clear()
 
 
 def _reason(error: object) -> str:

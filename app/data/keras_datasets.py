@@ -39,7 +39,7 @@ FASHION_FILES = {  # array name -> (file on the mirror, header bytes before the 
 EXPECTED_SIZES = {"x_train": 60000, "x_test": 10000}
 
 
-def load_keras_dataset(name: str, cache_dir: Path) -> dict[str, np.ndarray]:
+def load_keras_dataset(name: str, cache_dir: Path, mirror: str | None = None) -> dict[str, np.ndarray]:
     """Return x_train, y_train, x_test, y_test (uint8; x as (n, 28, 28)) from the cache.
 
     When the file is missing, try the mirror once; when that fails, raise Unavailable
@@ -48,7 +48,7 @@ def load_keras_dataset(name: str, cache_dir: Path) -> dict[str, np.ndarray]:
     path = cache_file(name, cache_dir)
     if not path.exists():
         try:
-            download_keras_dataset(name, cache_dir)
+            download_keras_dataset(name, cache_dir, mirror=mirror)
         except OSError as exc:  # URLError, timeouts, refused connections, a full disk
             raise Unavailable(
                 f"{name} is not cached on this server and could not be downloaded ({_reason(exc)}). "
@@ -78,18 +78,20 @@ def _read_cached(name: str, path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def download_keras_dataset(name: str, cache_dir: Path, *, read_timeout: float = READ_TIMEOUT_S,
+def download_keras_dataset(name: str, cache_dir: Path, *, mirror: str | None = None,
+                           read_timeout: float = READ_TIMEOUT_S,
                            connect_deadline: float = CONNECT_DEADLINE_S) -> Path:
     """Fetch `name` into `cache_dir/<name>.npz`; the file appears only once it is complete."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    origin = mirror or ORIGIN
     if name == "mnist":
-        raw = _fetch(ORIGIN + "mnist.npz", read_timeout, connect_deadline)
+        raw = _fetch(origin + "mnist.npz", read_timeout, connect_deadline)
         if hashlib.sha256(raw).hexdigest() != MNIST_SHA256:
             raise OSError("the downloaded mnist.npz does not match its published checksum")
         _write_atomically(cache_file(name, cache_dir), raw)
     elif name == "fashion_mnist":
-        arrays = {key: _idx_array(_fetch(ORIGIN + file, read_timeout, connect_deadline), offset)
+        arrays = {key: _idx_array(_fetch(origin + file, read_timeout, connect_deadline), offset)
                   for key, (file, offset) in FASHION_FILES.items()}
         for key in ("x_train", "x_test"):
             if arrays[key].size != EXPECTED_SIZES[key] * 28 * 28:

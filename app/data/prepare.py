@@ -28,12 +28,12 @@ MIN_ROWS = 10
 
 
 def prepare_builtin(key: str, params: dict[str, Any] | None, options: dict[str, Any] | None, folder: Path,
-                    cache_dir: Path) -> DatasetMeta:
+                    cache_dir: Path, mirror: str | None = None) -> DatasetMeta:
     """Prepare built-in dataset `key` into `folder`; return the metadata written there."""
     spec = get_dataset(key)
     params = validate_dataset_params(key, params)
     split = validate_split_options(options)
-    loaded = load_builtin(key, params, Path(cache_dir))
+    loaded = load_builtin(key, params, Path(cache_dir), mirror)
     source = {"type": "builtin", "key": key, "params": params, "options": split}
     settings = {**split, "task": spec.task, "target": "", "column_types": {}}
     return _prepare(loaded, spec.title, settings, Path(folder), source, UploadLimits())

@@ -22,7 +22,7 @@ from app.config import Settings
 from app.core import graph as edits
 from app.core.errors import Conflict, NotFound, Unavailable, UserError, invalid_value
 from app.core.graph import Graph
-from app.core.training import check_training, default_config, output_head
+from app.core.training import check_training, default_config, first_dense_of_output_stack, output_head
 from app.core.validation import Report, validate
 from app.data.catalog import BUILTIN_DATASETS, DATASETS, UploadLimits
 from app.data.keras_cache import how_to_get, is_cached, probe_mirror, recent_mirror_failure
@@ -66,7 +66,8 @@ def add_builtin(session: Session, settings: Settings, worker: WarmWorker, worksp
         check_downloadable(settings, key)
         _check_room_for_a_dataset(session, settings, workspace_id)
         meta = _prepare(worker, {"source": "builtin", "key": key, "params": params, "options": options,
-                                 "folder": str(folder), "cache_dir": str(settings.dataset_cache)})
+                                 "folder": str(folder), "cache_dir": str(settings.dataset_cache),
+                                 "mirror": settings.dataset_mirror})
     title = name or meta.name
     return _record(session, settings, workspace_id, repository.checked_dataset_name(title), "builtin", spec,
                    relative, meta)
@@ -80,7 +81,7 @@ def check_downloadable(settings: Settings, key: str) -> None:
     """
     if not DATASETS[key].needs_download or is_cached(key, settings.dataset_cache):
         return
-    reason = probe_mirror()
+    reason = probe_mirror(settings.dataset_mirror)
     if reason is not None:
         raise Unavailable(f"{DATASETS[key].title} is not cached on this server and cannot be downloaded "
                           f"now ({reason}). " + how_to_get(DATASETS[key].title), field="dataset")
@@ -233,7 +234,7 @@ def fit_output_layer(session: Session, settings: Settings, model: ModelRecord, m
             graph = edits.add_layer(graph, "Dense", head_params)[0]
         else:
             graph = edits.update_layer(graph, target.id, head_params)
-        graph = _flatten_before_dense_head(graph, validate(graph, settings.limits))
+        graph = _flatten_before_output_stack(graph, validate(graph, settings.limits))
         report = validate(graph, settings.limits)
         problems = report.errors + [i for i in check_training(graph, meta, default_config(
             meta, proposal["units"]), report) if i.severity == "error"]
@@ -244,20 +245,12 @@ def fit_output_layer(session: Session, settings: Settings, model: ModelRecord, m
     return apply_edit(session, settings, model, fit, "fit the output layer to the data")
 
 
-# Layers that work on the last axis only, so a stack of them keeps an image's height and width.
-_LAST_AXIS_LAYERS = ("Dense", "Dropout", "Activation")
-
-
-def _flatten_before_dense_head(graph: Graph, report: Report) -> Graph:
+def _flatten_before_output_stack(graph: Graph, report: Report) -> Graph:
     """Insert Flatten before the first Dense of the output stack when the output is not one row per sample."""
     outputs = graph.outputs()
     if len(outputs) != 1 or outputs[0].id not in report.shapes or len(report.shapes[outputs[0].id].output) <= 1:
         return graph
-    node, first_dense = outputs[0], None
-    while node.type in _LAST_AXIS_LAYERS and len(node.inputs) == 1:
-        if node.type == "Dense":
-            first_dense = node
-        node = graph.node(node.inputs[0])
+    first_dense = first_dense_of_output_stack(graph)
     if first_dense is None:
         return graph
     before = first_dense.inputs[0]
@@ -279,7 +272,7 @@ def builtin_choices(settings: Settings, graph: Graph, attached: DatasetRecord | 
     input_shape = list(inputs[0].params.get("shape", [])) if inputs else []
     head = output_head(graph)
     regression = bool(head and head.units == 1 and head.activation == "linear")
-    offline = recent_mirror_failure()
+    offline = recent_mirror_failure(settings.dataset_mirror)
     choices = []
     for spec in BUILTIN_DATASETS:
         ready = not spec.needs_download or is_cached(spec.key, settings.dataset_cache)

@@ -43,7 +43,10 @@ class ModelState:
 
     @property
     def issues(self) -> list[Issue]:
-        return self.report.issues + ([self.keras_issue] if self.keras_issue else []) + self.fit_issues
+        issues = self.report.issues + ([self.keras_issue] if self.keras_issue else []) + self.fit_issues
+        # A problem found as an error against the data is not repeated as the graph's warning.
+        errors = {(i.code, i.layer_id) for i in issues if i.code and i.severity == "error"}
+        return [i for i in issues if i.severity == "error" or (i.code, i.layer_id) not in errors]
 
     @property
     def valid(self) -> bool:

@@ -16,7 +16,7 @@ def prepare_dataset(payload: dict[str, Any]) -> dict[str, Any]:
     folder = Path(payload["folder"])
     if payload["source"] == "builtin":
         meta = prepare_builtin(payload["key"], payload.get("params"), payload.get("options"), folder,
-                               Path(payload["cache_dir"]))
+                               Path(payload["cache_dir"]), payload.get("mirror"))
     else:
         limits = UploadLimits(**payload.get("limits", {}))
         meta = prepare_upload(payload["source"], Path(payload["path"]), payload.get("options"), folder, limits)
