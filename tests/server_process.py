@@ -31,12 +31,23 @@ def answers(url: str) -> bool:
         return False
 
 
-def start_server(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the server on `data_dir` and wait until it serves its home page."""
+def closed_port_url() -> str:
+    """An address where nothing listens (connections are refused at once): a mirror that is down."""
+    return f"http://127.0.0.1:{free_port()}/"
+
+
+def start_server(data_dir: Path, port: int | None = None,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the server on `data_dir` and wait until it serves its home page.
+
+    Downloads of MNIST-style datasets go to a mirror that is down unless `env` says otherwise,
+    so that tests behave the same with and without internet.
+    """
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = data_dir / "server.log"
-    env = {**os.environ, "LAYERLAB_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "LAYERLAB_DATA_DIR": str(data_dir), "LAYERLAB_DATASET_MIRROR": closed_port_url(),
+           **(env or {})}
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "--host", "127.0.0.1", "--port", str(port)],

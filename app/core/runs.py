@@ -67,6 +67,8 @@ def describe_layer(node: Node) -> str:
     size = params.get("units") or params.get("filters")
     if size:
         parts.append(str(size))
+    if node.type == "Input":
+        parts.append("x".join(str(v) for v in params.get("shape", [])))
     for window in ("kernel_size", "pool_size"):
         value = params.get(window)
         if isinstance(value, list):

@@ -119,7 +119,7 @@ def run_out(session: Session, scheduler: Scheduler, run: RunRecord, detail: bool
         "queue_position": scheduler.queue_position(session, run),
         "created_at": run.created_at, "started_at": run.started_at, "finished_at": run.finished_at,
         "progress": runs.latest_progress(session, run.id), "best_epoch": best_epoch(history["epochs"]),
-        "evaluation": json.loads(run.evaluation_json) if run.evaluation_json else None,
+        "evaluation": run.evaluation,
         "model_url": f"/api/v1/runs/{run.id}/model" if model else None,
         "model_epoch": model[1] if model else None,
         "model_is_final": bool(model and model[0] == FINAL_MODEL),

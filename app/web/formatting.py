@@ -46,9 +46,9 @@ def compact_number(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def test_result(run: dict[str, Any]) -> str:
+def test_result(evaluation: dict[str, Any] | None) -> str:
     """A run's test result in a few characters: "93.7% accuracy", or its test loss."""
-    evaluation = run.get("evaluation") or {}
+    evaluation = evaluation or {}
     if evaluation.get("accuracy") is not None:
         return f"{100 * evaluation['accuracy']:.1f}% accuracy"
     if evaluation.get("loss") is not None:

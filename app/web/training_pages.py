@@ -49,7 +49,7 @@ def choose_dataset(form: FormDep, record: PageModel, workspace_id: PageWorkspace
         scheduler.executor.warm_up()  # a model with data is usually trained soon
     except UserError as exc:
         exc.field = exc.field or "dataset"
-        return view.done(record, error=exc, panel_error=True)
+        return view.done(record, error=exc, panel_error=True, form_values={"dataset": choice})
     return view.done(record, flash=f"Using {dataset.name}: the Input layer now takes its shape.",
                      settings_source="data")
 

@@ -14,6 +14,7 @@ from PIL import Image  # noqa: E402
 
 from app.core.graph import graph_from_layers  # noqa: E402
 from app.core.starters import STARTERS  # noqa: E402
+from app.worker import train as train_module  # noqa: E402
 from app.worker.train import run_training  # noqa: E402
 from tests.training.runs import Recorder, train  # noqa: E402
 
@@ -66,7 +67,11 @@ def test_dense_starter_learns_digits_and_leaves_a_model_a_checkpoint_and_a_repor
 
 @pytest.fixture(scope="module")
 def cancelled_run(digits_dir, tmp_path_factory):
-    """Twenty epochs asked for; stop requested at the first batch of epoch 3."""
+    """Twenty epochs asked for; stop requested at the first batch of epoch 3.
+
+    Checkpoints are spaced out so that epoch 2 is not saved when it ends (as happens when epochs
+    are shorter than a save): the stop must still keep it, since it reports it as kept.
+    """
     run_dir = tmp_path_factory.mktemp("cancelled")
     epochs_seen: list[int] = []
     asked: list[float] = []
@@ -86,7 +91,9 @@ def cancelled_run(digits_dir, tmp_path_factory):
 
     request = {"graph": STARTERS["dense"].graph().model_dump(), "dataset_dir": str(digits_dir),
                "config": {"epochs": 20, "seed": 1}, "run_dir": str(run_dir)}
-    result = run_training(request, emit, should_stop)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "CHECKPOINT_INTERVAL_S", 1e9)  # only epoch 1 is saved as it ends
+        result = run_training(request, emit, should_stop)
     return result, rec, time.monotonic() - asked[1], run_dir
 
 
@@ -98,9 +105,23 @@ def test_stop_request_cancels_within_a_second_and_keeps_finished_epochs(cancelle
     assert "during epoch 3; 2 completed epochs kept" in result["message"]
     assert rec.of("epoch")[-1]["epoch"] == 2 and rec.of("batch")[-1]["epoch"] <= 3
     assert not (run_dir / "model.keras").exists()
-    # Short epochs are checkpointed at most once a second, so the checkpoint may be one behind.
-    assert result["checkpoint_epoch"] in (1, 2) and result["checkpoint"] == "checkpoint.keras"
-    assert json.loads((run_dir / "checkpoint.json").read_text())["epoch"] == result["checkpoint_epoch"]
+    # Every epoch it reports as kept is saved, although its checkpoint was skipped when it ended.
+    assert result["checkpoint_epoch"] == 2 and result["checkpoint"] == "checkpoint.keras"
+    assert json.loads((run_dir / "checkpoint.json").read_text())["epoch"] == 2
+    assert [e["epoch"] for e in rec.of("checkpoint")] == [1, 2]
+
+
+def test_a_stop_mid_epoch_saves_the_weights_of_the_last_finished_epoch(cancelled_run, digits_dir):
+    """Not the half-trained weights of epoch 3: the checkpoint scores epoch 2's validation loss."""
+    import keras
+
+    from app.data.prepared import read_arrays
+
+    result, _, _, run_dir = cancelled_run
+    arrays = read_arrays(digits_dir)
+    model = keras.models.load_model(run_dir / "checkpoint.keras")
+    val_loss = model.evaluate(arrays["x_val"], arrays["y_val"], verbose=0, return_dict=True)["loss"]
+    assert val_loss == pytest.approx(result["history"][1]["val_loss"], rel=1e-4)
 
 
 def test_stop_at_the_end_of_an_epoch_checkpoints_that_epoch(blobs_dir, tmp_path):
@@ -133,6 +154,7 @@ def test_resume_continues_from_the_checkpoint_at_the_next_epoch(cancelled_run, d
                         resume=True)
     assert result["state"] == "completed", result["message"]
     started = rec.of("started")[0]
+    assert saved == first["epochs_done"] == 2  # it continues right after the last epoch it reported
     assert started["resumed"] and started["initial_epoch"] == saved
     assert [e["epoch"] for e in rec.of("epoch")] == list(range(saved + 1, 5))
     assert [h["epoch"] for h in result["history"]] == [1, 2, 3, 4]

@@ -208,3 +208,39 @@ def test_undo_history_keeps_the_configured_depth(api, server):
     assert api.post(f"{base}/undo").status_code == 409
     units = next(layer for layer in api.get(base).json()["layers"] if layer["id"] == "n3")["params"]["units"]
     assert units == 5  # the oldest edits fell off the end of the history
+
+
+def test_models_without_a_name_are_named_after_their_starter(api):
+    names = [api.post("/api/v1/models", json={"starter": "convnet"}).json()["name"] for _ in range(3)]
+    assert names == ["Convnet", "Convnet 2", "Convnet 3"]
+    copy = api.post(f"/api/v1/models/{create(api, 'dense', 'Mine')['id']}/duplicate", json={})
+    assert copy.status_code == 201 and copy.json()["name"] == "Mine (copy)"
+
+
+def test_every_path_that_creates_a_model_or_dataset_checks_its_limit(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    settings = Settings(data_dir=tmp_path, max_models_per_workspace=3, max_datasets_per_workspace=2)
+    with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = "Bearer " + client.post("/api/v1/workspaces").json()["token"]
+        first = client.post("/api/v1/models", json={"starter": "blank"}).json()
+        for _ in range(2):
+            assert client.post(f"/api/v1/models/{first['id']}/duplicate", json={}).status_code == 201
+        for refused in (client.post(f"/api/v1/models/{first['id']}/duplicate", json={}),
+                        client.post("/api/v1/models", json={"starter": "blank"})):
+            assert refused.status_code == 409 and "already holds 3 models" in refused.json()["detail"]
+        assert len(client.get("/api/v1/models").json()) == 3
+
+        for key in ("circle", "xor"):
+            assert client.post("/api/v1/datasets", json={"key": key, "params": {"n_samples": 100}}).status_code == 201
+        again = client.post("/api/v1/datasets", json={"key": "circle", "params": {"n_samples": 100}})
+        assert again.status_code == 201  # the same built-in again is the same dataset, not a new one
+        refused = client.post("/api/v1/datasets", json={"key": "spiral", "params": {"n_samples": 100}})
+        assert refused.status_code == 409 and "already holds 2 datasets" in refused.json()["detail"]
+        upload = client.post("/api/v1/datasets/upload", data={"kind": "csv"},
+                             files={"file": ("t.csv", b"a,b\n" + b"1,2\n" * 30, "text/csv")})
+        assert upload.status_code == 409
+        assert len(client.get("/api/v1/datasets").json()) == 2

@@ -1,11 +1,17 @@
 """The editor page and its HTMX fragments, as a browser without JavaScript would see them."""
 
+import html as html_text
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.main import create_app
 
 pytestmark = pytest.mark.slow
 
@@ -94,3 +100,76 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name in Settings.model_fields:
         assert f"LAYERLAB_{name.upper()}" in readme, name
+
+
+def test_a_kernel_larger_than_its_input_is_refused_at_its_field_and_nothing_changes(browser_client):
+    url = new_model(browser_client)  # convnet on 28x28x1: conv2d is n2
+    before = browser_client.get(url).text
+    response = browser_client.post(f"{url}/layers/n2", data={"p.kernel_size": "30"}, headers=HTMX)
+    assert response.status_code == 422
+    html = response.text
+    error = re.search(r'<p class="field-error" id="f-kernel_size-error" role="alert">([^<]*)</p>', html)
+    assert error and "kernel_size (30) is larger than the input's height (28)" in html_text.unescape(error.group(1))
+    assert 'id="f-kernel_size" name="p.kernel_size" value="30"' in html and 'aria-invalid="true"' in html
+    # Nothing was stored: the summary and every shape are still there.
+    assert "93,322" in html and "(None, 26, 26, 32)" in html
+    assert "3,3" in browser_client.get(f"{url}?layer=n2").text and before.count("(None, ") > 10
+
+
+def test_a_stored_fault_keeps_the_shapes_before_it_and_the_last_summary_marked_out_of_date(browser_client):
+    url = new_model(browser_client)
+    # A wider first pooling is fine for its own layer, but leaves conv2d_2 (n6) a 1x1 input.
+    html = browser_client.post(f"{url}/layers/n3", data={"p.pool_size": "5"}, headers=HTMX).text
+    assert "conv2d_2" in html and "kernel_size (3) is larger than the input" in html_text.unescape(html)
+    assert 'id="stale-summary-note"' in html and "Out of date" in html and "93,322" in html
+    layers = html[html.index('id="layers"'):html.index('id="layer-form"')]
+    for shape in ["(None, 28, 28, 1)", "(None, 26, 26, 32)", "(None, 5, 5, 32)", "(None, 3, 3, 64)",
+                  "(None, 1, 1, 64)"]:
+        assert shape in layers  # inferred up to the fault, as Keras would show them
+    assert 'id="total-params"' not in html  # the current model has no total: it does not build
+
+
+def test_new_models_get_telling_distinct_names(browser_client):
+    for expected in ("Convnet", "Convnet 2", "Convnet 3"):
+        response = browser_client.post("/models", data={"name": "", "starter": "convnet"})
+        assert f'value="{expected}"' in response.text
+    response = browser_client.post("/models", data={"starter": "blank"})
+    assert 'value="Network"' in response.text
+
+
+def test_duplicating_respects_the_model_limit(server, tmp_path):
+    app = create_app(Settings(data_dir=tmp_path, max_models_per_workspace=2))
+    with TestClient(app, headers={"Origin": "http://testserver"}) as client:
+        url = new_model(client, "dense")
+        copy = client.post(f"{url}/duplicate", follow_redirects=False)
+        assert copy.status_code == 303
+        assert 'value="Page model (copy)"' in client.get(copy.headers["location"]).text
+        refused = client.post(f"{url}/duplicate", headers=HTMX)
+        assert refused.status_code == 409 and "already holds 2 models" in refused.text
+        assert client.post("/models", data={"starter": "dense"}).status_code == 409
+        assert len(client.get("/api/v1/models").json()) == 2
+
+
+def test_every_link_and_form_action_comes_from_the_route_table():
+    """Templates name routes (url('editor', ...)); none writes an app path by hand."""
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    hand_written = re.compile(r'(?:href|action|src|hx-get|hx-post)="/(?!static/)')
+    for template in templates.rglob("*.html"):
+        assert not hand_written.search(template.read_text()), template.name
+
+
+def test_route_names_are_unique(app):
+    from app.web import api, pages, training_pages  # noqa: F401
+
+    names = [route.name for router in (pages.router, training_pages.router, api.models.router,
+                                       api.runs.router, api.datasets.router, api.catalog.router,
+                                       api.workspaces.router) for route in router.routes]
+    assert len(names) == len(set(names))
+
+
+def test_importing_the_app_has_no_side_effects(tmp_path):
+    code = "import app.main, os; print(sorted(os.listdir('.')))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"  # no data folder, no database, no secret key

@@ -214,6 +214,17 @@ def test_runs_beyond_the_active_limit_get_429_and_stop_cancels_queued_and_runnin
     assert trained_epochs(run) == list(range(1, run["epochs_done"] + 1))
     assert run["epochs_done"] < LONG and run["evaluation"] is None
 
+    # Every epoch it kept can be resumed from, tested and downloaded, and says which epoch it is.
+    done = run["epochs_done"]
+    assert run["resumable"] and run["saved_epoch"] == done
+    assert (run["model_url"], run["model_epoch"], run["model_is_final"]) == (f"/api/v1/runs/{first['id']}/model", done, False)
+    download = api.get(run["model_url"])
+    assert download.status_code == 200 and download.content[:2] == b"PK"
+    assert f"-run{first['id']}-epoch{done}.keras" in download.headers["content-disposition"]
+    tested = ok(api.post(f"/api/v1/runs/{first['id']}/evaluate"))
+    assert tested["available"] and tested["model_epoch"] == done and tested["accuracy"] is not None
+    assert get_run(api, first["id"])["evaluation"]["model_epoch"] == done
+
 
 def test_killed_worker_fails_its_run_and_the_next_queued_run_completes(api, server, circle_model):
     victim = start_run(api, circle_model["id"], epochs=LONG)
