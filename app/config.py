@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     max_active_runs_per_workspace: int = Field(5, ge=1, description="Runs one workspace may have queued "
                                                "or running; more are refused until one ends.")
     warm_training_workers: int = Field(1, ge=0, description="Training processes kept ready with "
-                                       "TensorFlow imported (from when a model gets data), so that a run starts at once; "
-                                       "each holds about 500 MB. 0: none.")
+                                       "TensorFlow imported (from when a model gets data), so that a run starts at "
+                                       "once; each holds about 500 MB. 0: none.")
     prepare_timeout: float = Field(300.0, gt=0, description="Seconds a dataset may take to prepare "
                                    "(decode, split, preview) in the data worker.")
     inspect_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the worker that "

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-
 from live_server import free_port, start_server, stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,8 +56,8 @@ def pct(values: list[float], q: float) -> float:
 def edit_plan(layers: list[dict]) -> list[tuple[str, dict]]:
     """200 (layer id, params) edits: Dense(64) units take distinct values; every
     4th edit changes a Conv2D's filters instead, each time to a value not used before."""
-    dense = next(l["id"] for l in layers if l["type"] == "Dense" and l["params"]["units"] == 64)
-    convs = [l["id"] for l in layers if l["type"] == "Conv2D"]
+    dense = next(layer["id"] for layer in layers if layer["type"] == "Dense" and layer["params"]["units"] == 64)
+    convs = [layer["id"] for layer in layers if layer["type"] == "Conv2D"]
     plan, units, conv_edits = [], 65, 0
     for i in range(EDITS):
         if i % 4 == 3:
@@ -103,8 +102,8 @@ def run_server_part(report: dict) -> list[dict]:
                 for values, ms in ((round_trip, t_end - t_start), (edit_ms, t_mid - t_start),
                                    (summary_ms, t_end - t_mid)):
                     values.append(ms * 1000)
-                layers = [{k: l[k] for k in ("id", "type", "name", "params", "inputs")}
-                          for l in edited.json()["layers"]]
+                layers = [{k: layer[k] for k in ("id", "type", "name", "params", "inputs")}
+                          for layer in edited.json()["layers"]]
                 key = json.dumps(layers, sort_keys=True)
                 assert key not in seen, "an edit repeated a graph; the summary would be a cache hit"
                 seen.add(key)
@@ -130,6 +129,7 @@ def run_floor(report: dict, graph_dicts: list[dict]) -> None:
     quiet_tensorflow()
     t0 = time.perf_counter()
     import keras  # import time is reported, not part of the floor
+
     from app.core.graph import Graph
     from app.worker.inspect import summarize_graph
     report["keras_import_s"] = time.perf_counter() - t0
@@ -157,7 +157,7 @@ def main() -> None:
               "web_rss_under_120mb": report["web_rss_mb"] < 120,
               "startup_under_2s": report["startup_s"] < 2}
     report.update(checks)
-    ok = lambda flag: "ok  " if flag else "MISS"  # noqa: E731
+    ok = lambda flag: "ok  " if flag else "MISS"
     print(f"\nLayerLab edit latency ({EDITS} edits, convnet starter)")
     print(f"  start-up (launch -> GET / 200)  {report['startup_s']:8.2f} s    "
           f"[{ok(checks['startup_under_2s'])}] target < 2 s")

@@ -42,6 +42,7 @@ host (the 1-minute load average is printed); run it twice when they matter.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -56,7 +57,6 @@ from typing import Any
 
 import httpx
 import psutil
-
 from live_server import free_port, start_server, stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -346,7 +346,7 @@ def layerlab_phases(result: dict[str, Any]) -> dict[str, Any]:
     in_longest_later = [b for b in batches if b["data"]["epoch"] == longest_later + 1]
     # Live-curve updates: batch and epoch events, from `started` to the last epoch event.
     updates = [e["t"] for e in events if e["type"] in ("started", "batch", "epoch")]
-    waits = [b - a for a, b in zip(updates, updates[1:])]
+    waits = [b - a for a, b in itertools.pairwise(updates)]
     first_batch = next((b["t"] for b in batches), None)
     steady_waits = [w for a, w in zip(updates, waits) if first_batch is not None and a >= first_batch]
     return {
@@ -412,7 +412,7 @@ def plain_keras(kind: str, arrays: Path, epochs: int, out_dir: Path,
     r, launch, exited, cpu = fresh_python(PLAIN_KERAS, job)
     wall, cpu_phases = both_phases(r, "imported", "saved", launch, exited, cpu)
     durations = [e[0] - b[0] for b, e in zip(r["begins"], r["ends"])]
-    t = lambda key: r[key][0]  # noqa: E731
+    t = lambda key: r[key][0]
     return {
         "total_s": exited - launch, "cpu_s": cpu, "phases": wall, "cpu_phases": cpu_phases,
         "interpreter_start_s": t("start") - launch, "import_s": t("imported") - t("import0"),
@@ -468,7 +468,7 @@ def print_model(kind: str, ll: dict[str, Any], pk: dict[str, Any], rp: dict[str,
               f"{matched['total_s']:.2f} s (CPU {matched['cpu_s']:.2f} s), epoch 1 {matched['epoch_s'][0]:.2f} s, "
               f"steady epoch {matched['steady_epoch_s']:.3f} s; "
               f"LayerLab / it = {ll['total_s'] / matched['total_s']:.3f}")
-        cpu_of = lambda r, key: r["cpu_phases"][key] if r else float("nan")  # noqa: E731
+        cpu_of = lambda r, key: r["cpu_phases"][key] if r else float("nan")
         print(f"    CPU s, epoch 1 / epochs 2..N: plain Keras spe {pk['steps_per_execution']} "
               f"{cpu_of(pk, 'epoch1'):.2f} / {cpu_of(pk, 'later_epochs'):.2f}, plain Keras spe "
               f"{matched['steps_per_execution']} {cpu_of(matched, 'epoch1'):.2f} / "
@@ -509,8 +509,8 @@ def print_model(kind: str, ll: dict[str, Any], pk: dict[str, Any], rp: dict[str,
     if rp is None:
         return
     s, c, n = rp["spent"], rp["cpu"], rp["calls"]
-    ms = lambda key: s.get(key, 0.0) * 1000  # noqa: E731
-    cms = lambda key: c.get(key, 0.0) * 1000  # noqa: E731
+    ms = lambda key: s.get(key, 0.0) * 1000
+    cms = lambda key: c.get(key, 0.0) * 1000
     print(f"  LayerLab's run_training replayed in a fresh process with timers (elapsed_s {rp['elapsed_s']:.2f} s "
           f"there vs {ll['train_s']:.2f} s in the server; wall ms / CPU ms):")
     if rp["missing"]:

@@ -7,8 +7,8 @@ formulas here mirror Keras' definitions closely enough to draw them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

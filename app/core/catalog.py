@@ -367,10 +367,10 @@ def coerce_param(param: Param, value: Any) -> Any:
             raise fail()
         return number
     if kind == "float":
-        number = _as_float(value)
-        if number is None or not _within(param, number):
+        real = _as_float(value)
+        if real is None or not _within(param, real):
             raise fail()
-        return number
+        return real
     if kind in ("pair", "optional_pair"):
         if kind == "optional_pair" and (value is None or value == "" or value == []):
             return None

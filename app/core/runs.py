@@ -14,7 +14,6 @@ from app.core.catalog import CATALOG
 from app.core.errors import UserError
 from app.core.graph import Graph, Node
 
-
 # The files of a run's folder, written by the worker and read by the pages and the API.
 FINAL_MODEL = "model.keras"
 CHECKPOINT = "checkpoint.keras"       # the model after the last saved epoch

@@ -9,8 +9,8 @@ Shapes here leave out the batch axis; messages show it as None, as Keras does.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from app.core.errors import UserError

@@ -7,16 +7,17 @@ worker starts. The worker turns a TrainConfig into Keras objects (app.worker.tra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from app.core.text import plural
 from app.core.catalog import Param, coerce_param
 from app.core.errors import MAX_SHOWN_CHARS, UserError, invalid_value
 from app.core.graph import Graph, Node
 from app.core.shapes import describe
+from app.core.text import plural
 from app.core.validation import PER_SAMPLE_OUTPUT, Issue, Report, validate
 from app.data.prepared import DatasetMeta
 
@@ -138,7 +139,7 @@ class TrainConfig(BaseModel):
     @classmethod
     def _coerce(cls, value: Any, info: ValidationInfo) -> Any:
         # The declared bounds, in Keras' wording; unknown names are refused by extra="forbid".
-        return coerce_setting(info.field_name, value)
+        return coerce_setting(info.field_name or "", value)
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> TrainConfig:
@@ -285,7 +286,12 @@ def _classes(meta: DatasetMeta) -> str:
     return f"{len(names)} classes ({shown})"
 
 
-def _check_classification(loss, units, act, meta, config, error, warn) -> None:
+# How the checks below report: error(message, field, on_layer=False) and warn(...) alike.
+Say = Callable[..., None]
+
+
+def _check_classification(loss: str, units: int, act: str, meta: DatasetMeta, config: TrainConfig,
+                          error: Say, warn: Say) -> None:
     k = meta.num_classes
     if loss in REGRESSION_LOSSES:
         if k == 2 and units == 1 and act == "sigmoid":
@@ -294,8 +300,8 @@ def _check_classification(loss, units, act, meta, config, error, warn) -> None:
         else:
             error(f"{loss} measures how far a predicted number is from the target, but "
                   f"{meta.name} has class labels (0 to {k - 1}) and the output layer gives {units} "
-                  f"{act} {'value' if units == 1 else 'values'}. For classes use sparse_categorical_crossentropy with {k} "
-                  "softmax units.", "loss")
+                  f"{act} {'value' if units == 1 else 'values'}. For classes use "
+                  f"sparse_categorical_crossentropy with {k} softmax units.", "loss")
         return
     if loss == "binary_crossentropy":
         if k != 2:
@@ -340,7 +346,7 @@ def _check_classification(loss, units, act, meta, config, error, warn) -> None:
               "metrics")
 
 
-def _check_probabilities(loss: str, act: str, fits: str, warn) -> None:
+def _check_probabilities(loss: str, act: str, fits: str, warn: Say) -> None:
     if act == "linear":
         warn(f"The output layer is linear, so it gives raw scores (logits) rather than "
              f"probabilities; {loss} is computed with from_logits=True to match. Use {fits} to "
@@ -350,7 +356,8 @@ def _check_probabilities(loss: str, act: str, fits: str, warn) -> None:
              f"Use {fits} on the output layer.", "activation", on_layer=True)
 
 
-def _check_regression(loss, units, act, meta, config, error, warn) -> None:
+def _check_regression(loss: str, units: int, act: str, meta: DatasetMeta, config: TrainConfig,
+                      error: Say, warn: Say) -> None:
     target = f" ({meta.target_name})" if meta.target_name else ""
     if loss in CROSS_ENTROPY_LOSSES:
         error(f"{loss} compares class probabilities with class labels, but {meta.name}'s "
@@ -374,7 +381,7 @@ def _check_regression(loss, units, act, meta, config, error, warn) -> None:
               "metrics")
 
 
-def _check_settings(meta: DatasetMeta, config: TrainConfig, error, warn) -> None:
+def _check_settings(meta: DatasetMeta, config: TrainConfig, error: Say, warn: Say) -> None:
     monitor = config.early_stopping_monitor
     if config.early_stopping:
         if monitor == "val_accuracy" and "accuracy" not in config.metrics:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.core.catalog import CATALOG, coerce_params
 from app.core.errors import UserError
@@ -69,7 +70,7 @@ class Report:
     def activation_values(self) -> int:
         return sum(math.prod(s.output) for s in self.shapes.values())
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "valid": self.ok,
             "issues": [i.as_dict() for i in self.issues],

@@ -14,7 +14,6 @@ from typing import Any
 from app.core.catalog import Param, coerce_param
 from app.core.errors import MAX_SHOWN_CHARS, TooLarge, UserError, invalid_value, shown
 
-
 MNIST_CLASS_NAMES = tuple(str(d) for d in range(10))
 FASHION_MNIST_CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")

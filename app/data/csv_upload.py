@@ -11,13 +11,13 @@ import array
 import csv
 import io
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from app.data.catalog import UploadLimits
 from app.core.errors import UserError
+from app.data.catalog import UploadLimits
 from app.data.tables import RawTable, TableColumn
 
 # Cell values read as "missing" (compared in lower case); "?" is the UCI repository's marker.

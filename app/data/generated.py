@@ -8,8 +8,8 @@ as labels on the "wrong" side of a clean boundary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

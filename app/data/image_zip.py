@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import io
 import warnings
+import zipfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from app.data.catalog import UploadLimits
 from app.core.errors import UserError
+from app.data.catalog import UploadLimits
 from app.data.raw import LabeledArrays
 from app.data.zip_safety import open_checked_zip, read_entry
 
@@ -46,7 +47,7 @@ def read_image_zip(path: Path, options: dict, limits: UploadLimits = UploadLimit
     return LabeledArrays("image", "classification", x, y, class_names, notes=notes)
 
 
-def _image_entries(entries: list) -> tuple[list[tuple[str, object]], list[str]]:
+def _image_entries(entries: list[zipfile.ZipInfo]) -> tuple[list[tuple[str, zipfile.ZipInfo]], list[str]]:
     labelled, skipped = [], []
     for info in entries:
         parts = PurePosixPath(info.filename.replace("\\", "/")).parts

@@ -113,7 +113,7 @@ def _idx_array(gz_bytes: bytes, offset: int) -> np.ndarray:
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds poorly
     return buffer.getvalue()
 
 

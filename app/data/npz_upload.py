@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.data.catalog import UploadLimits
 from app.core.errors import UserError
+from app.data.catalog import UploadLimits
 from app.data.raw import LabeledArrays
 from app.data.tables import MAX_CLASSES_TO_INFER
 from app.data.zip_safety import open_checked_zip
@@ -168,10 +168,10 @@ def _encode_labels(y: np.ndarray, y_test: np.ndarray | None, task: str, names: n
         if distinct.max() >= len(class_names):
             raise UserError(f"class_names holds {len(class_names)} names but the labels go up to "
                               f"{int(distinct.max())}.", field="file")
-        encode = lambda labels: labels.astype(np.int64)  # noqa: E731 - labels are already indices
+        encode = lambda labels: labels.astype(np.int64)
     else:
         class_names = [_label_text(v) for v in distinct.tolist()]
-        encode = lambda labels: np.searchsorted(distinct, labels).astype(np.int64)  # noqa: E731
+        encode = lambda labels: np.searchsorted(distinct, labels).astype(np.int64)
     if len(class_names) < 2:
         raise UserError("The labels hold a single class; classification needs at least 2.", field="file")
     return (encode(y), None if y_test is None else encode(y_test.astype(y.dtype, copy=False))), class_names

@@ -11,16 +11,28 @@ from typing import Any
 
 import numpy as np
 
-from app.data.builtin import load_builtin
-from app.data.catalog import (UploadLimits, get_dataset, validate_dataset_params, validate_split_options,
-                              validate_upload_options)
 from app.core.errors import UserError
+from app.data.builtin import load_builtin
+from app.data.catalog import (
+    UploadLimits,
+    get_dataset,
+    validate_dataset_params,
+    validate_split_options,
+    validate_upload_options,
+)
 from app.data.prepared import DatasetMeta, write_prepared
 from app.data.preview import array_statistics, label_summary, scatter_points, split_shapes, write_sample_grid
 from app.data.raw import LabeledArrays
 from app.data.splits import split_indices
-from app.data.tables import (FeatureEncoder, RawTable, column_statistics, encode_target, infer_task,
-                             plan_columns, take_rows)
+from app.data.tables import (
+    FeatureEncoder,
+    RawTable,
+    column_statistics,
+    encode_target,
+    infer_task,
+    plan_columns,
+    take_rows,
+)
 from app.data.uploads import read_upload
 
 SPLITS = ("train", "val", "test")
@@ -118,7 +130,7 @@ def _from_arrays(data: LabeledArrays, settings: dict[str, Any], folder: Path
     for split in ("train", "val"):
         arrays[f"x_{split}"] = convert(data.x[rows[split]])
         arrays[f"y_{split}"] = data.y[rows[split]].astype(label_type)
-    if data.has_own_test:
+    if data.x_test is not None and data.y_test is not None:
         arrays["x_test"], arrays["y_test"] = convert(data.x_test), data.y_test.astype(label_type)
     else:
         arrays["x_test"], arrays["y_test"] = convert(data.x[rows["test"]]), data.y[rows["test"]].astype(label_type)

@@ -59,7 +59,7 @@ def write_prepared(folder: Path, arrays: dict[str, Any], meta: DatasetMeta) -> N
     expected = {f"{part}_{split}" for part in ("x", "y") for split in SPLITS}
     if set(arrays) != expected:
         raise ValueError(f"prepared arrays must be exactly {sorted(expected)}, got {sorted(arrays)}")
-    meta.split_sizes = {split: int(len(arrays[f"y_{split}"])) for split in SPLITS}
+    meta.split_sizes = {split: len(arrays[f"y_{split}"]) for split in SPLITS}
 
     def save_arrays(tmp: Path) -> None:
         with open(tmp, "wb") as handle:

@@ -24,7 +24,7 @@ HISTOGRAM_BINS = 20
 
 
 def split_shapes(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
-    return {split: {"size": int(len(arrays[f"y_{split}"])), "x_shape": list(arrays[f"x_{split}"].shape),
+    return {split: {"size": len(arrays[f"y_{split}"]), "x_shape": list(arrays[f"x_{split}"].shape),
                     "y_shape": list(arrays[f"y_{split}"].shape)} for split in ("train", "val", "test")}
 
 

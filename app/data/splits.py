@@ -26,7 +26,7 @@ def _apportion(sizes: np.ndarray, total: int) -> np.ndarray:
 def _split_size(n: int, fraction: float) -> int:
     if fraction <= 0:
         return 0
-    return max(1, int(round(n * fraction))) if n >= 3 else 0
+    return max(1, round(n * fraction)) if n >= 3 else 0
 
 
 def split_indices(n: int, labels: np.ndarray | None, validation_fraction: float, test_fraction: float,

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from app.data.catalog import COLUMN_TREATMENTS, UploadLimits
 from app.core.errors import UserError
+from app.data.catalog import COLUMN_TREATMENTS, UploadLimits
 
 MAX_CLASSES_TO_INFER = 20  # a numeric target with more distinct whole numbers is taken as regression
 

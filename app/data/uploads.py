@@ -12,15 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from app.core.errors import UserError
 from app.data.catalog import UPLOAD_KINDS, UploadLimits, validate_upload_options
 from app.data.csv_upload import read_csv_table
-from app.core.errors import UserError
 from app.data.image_zip import read_image_zip
 from app.data.npz_upload import read_npz
 from app.data.raw import LabeledArrays
 from app.data.tables import RawTable
 
-__all__ = ["UserError", "read_upload", "read_csv_table", "read_npz", "read_image_zip"]
+__all__ = ["UserError", "read_csv_table", "read_image_zip", "read_npz", "read_upload"]
 
 
 def read_upload(kind: str, path: Path, options: dict[str, Any] | None = None,

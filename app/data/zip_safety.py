@@ -13,8 +13,8 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from app.data.catalog import UploadLimits
 from app.core.errors import UserError
+from app.data.catalog import UploadLimits
 
 # Ratios of small entries say nothing (a 2 KB run of zeros compresses 100-fold), so the
 # ratio is checked only for entries, and archives, at least this large once inflated.

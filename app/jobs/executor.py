@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import wait
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from app.core.runs import RunState
 from app.worker.runner import run_job
@@ -166,7 +167,7 @@ class LocalExecutor:
 
     def spare_pids(self) -> list[int]:
         with self._lock:
-            return [s.process.pid for s in self._spares if s.process.is_alive()]
+            return [s.process.pid for s in self._spares if s.process.is_alive() and s.process.pid is not None]
 
     def pid(self, run_id: int) -> int | None:
         with self._lock:

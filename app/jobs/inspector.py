@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from app.core.errors import Unavailable, UserError
 from app.core.graph import Graph
 from app.jobs.warm_worker import WarmWorker
+
 
 class Inspector(WarmWorker):
     def __init__(self, timeout: float = 60.0, cache_size: int = 512):

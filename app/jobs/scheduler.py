@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.errors import Conflict
-from app.core.runs import ACTIVE_STATES, ENDED_STATES, RESUMABLE_STATES, CHECKPOINT, RunState
+from app.core.runs import ACTIVE_STATES, CHECKPOINT, ENDED_STATES, RESUMABLE_STATES, RunState
 from app.jobs.executor import Executor
 from app.jobs.notifier import RunNotifier
 from app.store.tables import RunEvent, RunRecord, utcnow

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.core import graph as edits
-from app.core.errors import Conflict, NotFound, Unavailable, UserError, invalid_value
+from app.core.errors import Conflict, NotFound, Unavailable, invalid_value
 from app.core.graph import Graph
 from app.core.training import check_training, default_config, first_dense_of_output_stack, output_head
 from app.core.validation import Report, validate
@@ -273,7 +273,7 @@ def builtin_choices(settings: Settings, graph: Graph, attached: DatasetRecord | 
     head = output_head(graph)
     regression = bool(head and head.units == 1 and head.activation == "linear")
     offline = recent_mirror_failure(settings.dataset_mirror)
-    choices = []
+    choices: list[dict[str, Any]] = []
     for spec in BUILTIN_DATASETS:
         ready = not spec.needs_download or is_cached(spec.key, settings.dataset_cache)
         fits = list(spec.input_shape) == input_shape

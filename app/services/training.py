@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.core.errors import Conflict, LimitReached, UserError
 from app.core.graph import Graph
-from app.core.runs import (CHECKPOINT, CHECKPOINT_STATE, FINAL_MODEL, RunState, architecture_line,
-                           best_epoch)
+from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, FINAL_MODEL, RunState, architecture_line, best_epoch
 from app.core.training import TrainConfig, check_training
 from app.core.validation import Report, validate
 from app.data.prepared import DatasetMeta

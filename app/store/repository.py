@@ -6,12 +6,13 @@ import hashlib
 import re
 import secrets
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from app.core.graph import Graph
 from app.core.errors import Conflict, NotFound
+from app.core.graph import Graph
 from app.store.tables import GraphHistory, ModelRecord, Workspace, utcnow
 
 
@@ -82,12 +83,12 @@ def save_graph(session: Session, record: ModelRecord, graph: Graph, description:
 
 
 def _replace_graph(session: Session, record: ModelRecord, graph_json: str, now: datetime) -> None:
-    changed = session.execute(
+    changed = cast("CursorResult[Any]", session.execute(
         update(ModelRecord)
         .where(ModelRecord.id == record.id, ModelRecord.revision == record.revision)
         .values(graph_json=graph_json, revision=record.revision + 1, updated_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )).rowcount
     if changed != 1:
         session.rollback()
         raise Conflict("This model was changed by another edit at the same moment; reload and try again.")

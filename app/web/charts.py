@@ -5,7 +5,8 @@ Numbers come from our own workers; labels pass through `escape`.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -94,8 +95,10 @@ def _boundary_cells(frame: _Frame, boundary: dict[str, Any]) -> str:
         for column_index, x in enumerate(xs):
             if grid is not None:
                 fill = colour(grid[row_index][column_index], light=True)
-            else:
+            elif values is not None:
                 fill = _ramp(values[row_index][column_index], low, high, light=True)
+            else:
+                continue
             left, top = frame.sx(x - dx / 2), frame.sy(y + dy / 2)
             cells.append(f'<rect x="{left:.1f}" y="{top:.1f}" width="{frame.sx(x + dx / 2) - left + 0.6:.1f}" '
                          f'height="{frame.sy(y - dy / 2) - top + 0.6:.1f}" fill="{fill}"/>')

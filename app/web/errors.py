@@ -9,8 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from app.core.errors import (Conflict, Forbidden, LimitReached, NotFound, TooLarge, Unauthorized,
-                             Unavailable, UserError)
+from app.core.errors import Conflict, Forbidden, LimitReached, NotFound, TooLarge, Unauthorized, Unavailable, UserError
 from app.web.templating import templates
 
 log = logging.getLogger(__name__)

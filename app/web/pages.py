@@ -153,15 +153,15 @@ def redirect_to(request: Request, url: str) -> Response:
 
 
 def _home(request: Request, session: Any, workspace_id: str, error: UserError | None = None,
-          form_values: dict[str, Any] | None = None) -> HTMLResponse:
+          form_values: dict[str, Any] | None = None) -> Response:
     models = [(r, len(repository.load_graph(r).nodes)) for r in repository.list_models(session, workspace_id)]
-    context = {"models": models, "starters": STARTERS.values(), "recent_runs": runs.list_runs(session, workspace_id)[:5],
-               "error": error, "form_values": form_values or {}}
+    context = {"models": models, "starters": STARTERS.values(), "error": error, "form_values": form_values or {},
+               "recent_runs": runs.list_runs(session, workspace_id)[:5]}
     return render(request, "home.html", context, status_code=status_of(error) if error else 200)
 
 
 @router.get("/", response_class=HTMLResponse, name="home")
-def home(request: Request, workspace_id: PageWorkspace, session: SessionDep) -> HTMLResponse:
+def home(request: Request, workspace_id: PageWorkspace, session: SessionDep) -> Response:
     return _home(request, session, workspace_id)
 
 

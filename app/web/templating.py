@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import Response
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
 
-from app.core.catalog import CATALOG, LAYER_TYPES
 from app.core.activations import ACTIVATIONS
+from app.core.catalog import CATALOG, LAYER_TYPES
 from app.core.initializers import INITIALIZERS
 from app.core.training import GROUPS, PARAMS_BY_NAME
 from app.data.catalog import BUILTIN_DATASETS, SPLIT_OPTIONS
@@ -59,7 +59,7 @@ def is_htmx(request: Request) -> bool:
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200,
-           fragment: str | None = None) -> HTMLResponse:
+           fragment: str | None = None) -> Response:
     """Render `template`; HTMX requests get `fragment` (a template of oob panels) instead."""
     name = fragment if fragment and is_htmx(request) else template
     return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -19,8 +19,16 @@ from app.services.training import evaluate_run, run_out, start_run
 from app.store import runs
 from app.store.tables import DatasetRecord, RunRecord
 from app.web.api.datasets import read_upload_form
-from app.web.deps import (DataWorkerDep, PageDataset, PageModel, PageRun, PageWorkspace, SchedulerDep,
-                          SessionDep, SettingsDep)
+from app.web.deps import (
+    DataWorkerDep,
+    PageDataset,
+    PageModel,
+    PageRun,
+    PageWorkspace,
+    SchedulerDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.web.errors import status_of
 from app.web.pages import EditorDep, FormDep, redirect_to, training_form_values
 from app.web.templating import is_htmx, render
@@ -103,7 +111,7 @@ def start_training(request: Request, form: FormDep, record: PageModel, workspace
     return redirect_to(request, request.app.url_path_for("run", run_id=str(run.id)))
 
 
-def _dataset_page(request: Request, record: DatasetRecord, error: UserError | None = None) -> HTMLResponse:
+def _dataset_page(request: Request, record: DatasetRecord, error: UserError | None = None) -> Response:
     spec = json.loads(record.spec_json)
     context = {"dataset": record, "meta": datasets.meta_of(record), "error": error,
                "options": spec.get("options", {}),
@@ -113,7 +121,7 @@ def _dataset_page(request: Request, record: DatasetRecord, error: UserError | No
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse, name="dataset")
-def dataset_page(request: Request, record: PageDataset) -> HTMLResponse:
+def dataset_page(request: Request, record: PageDataset) -> Response:
     return _dataset_page(request, record)
 
 
@@ -134,13 +142,13 @@ def prepare_dataset_again(request: Request, form: FormDep, record: PageDataset, 
 
 @router.get("/runs", response_class=HTMLResponse, name="runs")
 def runs_page(request: Request, workspace_id: PageWorkspace, session: SessionDep,
-              scheduler: SchedulerDep) -> HTMLResponse:
+              scheduler: SchedulerDep) -> Response:
     listed = [run_out(session, scheduler, run, detail=False) for run in runs.list_runs(session, workspace_id)]
     return render(request, "runs.html", {"runs": listed})
 
 
 def _run_page(request: Request, session: Any, scheduler: Scheduler, run: RunRecord,
-              error: UserError | None = None) -> HTMLResponse:
+              error: UserError | None = None) -> Response:
     session.refresh(run)
     context = {"run": run_out(session, scheduler, run), "groups": GROUPS, "params": PARAMS_BY_NAME,
                "last_event_id": runs.last_event_id(session, run.id), "error": error}
@@ -149,7 +157,7 @@ def _run_page(request: Request, session: Any, scheduler: Scheduler, run: RunReco
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse, name="run")
-def run_page(request: Request, run: PageRun, session: SessionDep, scheduler: SchedulerDep) -> HTMLResponse:
+def run_page(request: Request, run: PageRun, session: SessionDep, scheduler: SchedulerDep) -> Response:
     return _run_page(request, session, scheduler, run)
 
 

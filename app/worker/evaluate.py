@@ -74,7 +74,7 @@ def evaluate_model(model: keras.Model, arrays: dict[str, np.ndarray], meta: Data
     scores = model.evaluate(x, prepare_targets(y, meta, config), batch_size=PREDICT_BATCH,
                             verbose=0, return_dict=True)
     result: dict[str, Any] = {
-        "available": True, "task": meta.task, "kind": meta.kind, "test_samples": int(len(y)),
+        "available": True, "task": meta.task, "kind": meta.kind, "test_samples": len(y),
         "loss": clean(scores.pop("loss")),
         "metrics": {name: clean(value) for name, value in scores.items()},
     }
@@ -110,7 +110,7 @@ def _classification_report(probs: np.ndarray, y: np.ndarray, names: list[str]) -
     predicted = probs.argmax(axis=1)
     confidence = probs[np.arange(n), predicted]
     matrix = np.bincount(y * k + predicted, minlength=k * k).reshape(k, k)
-    per_class = []
+    per_class: list[dict[str, Any]] = []
     for i, name in enumerate(names):
         hits = int(matrix[i, i])
         precision = _ratio(hits, matrix[:, i].sum())
@@ -120,7 +120,7 @@ def _classification_report(probs: np.ndarray, y: np.ndarray, names: list[str]) -
             f1 = round(2 * precision * recall / (precision + recall), 6) if precision + recall else 0.0
         per_class.append({"class": i, "name": name, "precision": precision, "recall": recall,
                           "f1": f1, "support": int(matrix[i, :].sum())})
-    defined = [c["f1"] for c in per_class if c["f1"] is not None]
+    defined: list[float] = [c["f1"] for c in per_class if c["f1"] is not None]
     wrong = np.flatnonzero(predicted != y)
     right = np.flatnonzero(predicted == y)
     # Most confident mistakes first, then the right answers the model was least sure of.
@@ -135,7 +135,7 @@ def _classification_report(probs: np.ndarray, y: np.ndarray, names: list[str]) -
         "confusion_matrix": {"labels": names, "matrix": matrix.tolist(),
                              "rows": "true class", "columns": "predicted class"},
         "per_class": per_class,
-        "mistakes": int(len(wrong)),
+        "mistakes": len(wrong),
         "samples": samples,
     }
 
@@ -145,7 +145,7 @@ def _regression_report(predicted: np.ndarray, true: np.ndarray) -> dict[str, Any
     residual = predicted - true
     finite = residual[np.isfinite(residual)]
     spread = float(((true - true.mean()) ** 2).sum())
-    summary: dict[str, Any] = {"finite": int(len(finite)), "count": int(len(residual))}
+    summary: dict[str, Any] = {"finite": len(finite), "count": len(residual)}
     if len(finite):
         counts, edges = np.histogram(finite, bins=20)
         summary.update({
@@ -161,7 +161,7 @@ def _regression_report(predicted: np.ndarray, true: np.ndarray) -> dict[str, Any
         "residuals": summary,
         "predicted_vs_true": {"indices": keep.tolist(), "true": [clean(v) for v in true[keep]],
                               "predicted": [clean(v) for v in predicted[keep]],
-                              "of": int(len(true))},
+                              "of": len(true)},
     }
 
 

@@ -47,7 +47,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
 def serve(conn: Connection, preload_keras: bool = True) -> None:
     quiet_tensorflow()
     if preload_keras:
-        import keras  # noqa: F401  (the point of a warm worker)
+        import keras
     conn.send(("ready", None))
     handled = 0
     while True:

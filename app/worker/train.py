@@ -25,19 +25,20 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from app.core.errors import UserError
 from app.core.graph import Graph
 from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, FINAL_MODEL, RunState, best_epoch
 from app.core.text import plural
 from app.core.training import TrainConfig, check_training, output_head, uses_logits
 from app.data.prepared import read_arrays, read_meta
-from app.core.errors import UserError
 from app.worker.build import build_model
 from app.worker.evaluate import clean, evaluate_model, prepare_targets
 
@@ -110,7 +111,7 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
     steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     emit({"type": "started", "epochs": config.epochs, "initial_epoch": initial_epoch,
           "steps_per_epoch": steps_per_epoch, "batch_size": config.batch_size,
-          "train_samples": int(len(x_train)), "val_samples": int(len(arrays["y_val"])),
+          "train_samples": len(x_train), "val_samples": len(arrays["y_val"]),
           "total_params": int(model.count_params()), "resumed": state is not None,
           "warnings": [i.as_dict() for i in issues]})
 

@@ -9,8 +9,9 @@ never used.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -41,7 +42,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator["Browser"]:
+def browser() -> Iterator[Browser]:
     """Debian's chromium, driven by Playwright's sync API."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests"
@@ -59,7 +60,7 @@ def browser() -> Iterator["Browser"]:
 
 
 @pytest.fixture
-def page(browser: "Browser") -> Iterator["Page"]:
+def page(browser: Browser) -> Iterator[Page]:
     """A fresh context (so a fresh workspace cookie) and page for every test."""
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     context.set_default_timeout(15_000)

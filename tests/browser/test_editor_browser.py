@@ -12,8 +12,14 @@ import re
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from tests.browser.helpers import (FIRST_SUMMARY_TIMEOUT, STEP_TIMEOUT, create_model, layer_items, save_screenshot,
-                                   wait_for_htmx)
+from tests.browser.helpers import (
+    FIRST_SUMMARY_TIMEOUT,
+    STEP_TIMEOUT,
+    create_model,
+    layer_items,
+    save_screenshot,
+    wait_for_htmx,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,8 @@ def test_states_say_whether_a_run_is_active_or_resumable():
 
 
 def test_best_epoch_prefers_validation_loss_and_reads_either_record_form():
-    events = [{"epoch": 1, "logs": {"loss": 0.9, "val_loss": 0.8}}, {"epoch": 2, "logs": {"loss": 0.5, "val_loss": 0.9}}]
+    events = [{"epoch": 1, "logs": {"loss": 0.9, "val_loss": 0.8}},
+              {"epoch": 2, "logs": {"loss": 0.5, "val_loss": 0.9}}]
     assert best_epoch(events) == 1
     history = [{"epoch": 1, "loss": 0.9}, {"epoch": 2, "loss": 0.4}, {"epoch": 3, "loss": None}]
     assert best_epoch(history) == 2

@@ -33,7 +33,8 @@ def test_conv2d_after_flatten_is_explained_at_the_layer():
     graph = stack(("Input", {"shape": [28, 28, 1]}), ("Flatten", {}), ("Conv2D", {}))
     (issue,) = validate(graph).errors
     assert issue.layer_id == "n3"
-    assert "Conv2D expects a 4-D input (batch, height, width, channels) but got a 2-D input (None, 784)" in issue.message
+    expected = "Conv2D expects a 4-D input (batch, height, width, channels) but got a 2-D input (None, 784)"
+    assert expected in issue.message
 
 
 def test_dense_output_on_images_warns_to_add_flatten():

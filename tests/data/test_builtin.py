@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.core.errors import Unavailable
 from app.data import keras_datasets
 from app.data.catalog import DATASETS
-from app.core.errors import Unavailable
 from app.data.prepare import prepare_builtin
 from app.data.prepared import read_arrays, read_meta
 from tests.data.files import files_under, write_keras_cache, write_npz
@@ -57,7 +57,7 @@ def test_scikit_learn_sets_load_offline_with_their_documented_shape(key, tmp_pat
 
 @pytest.mark.parametrize("key", ("circle", "xor", "gaussian", "spiral", "plane", "multi_gaussian"))
 def test_generated_sets_prepare_with_a_scatter_preview(key, tmp_path):
-    meta, arrays = check_prepared_builtin(key, tmp_path, {"n_samples": 200, "noise": 0.2, "seed": 3})
+    meta, _arrays = check_prepared_builtin(key, tmp_path, {"n_samples": 200, "noise": 0.2, "seed": 3})
     assert sum(meta.split_sizes.values()) == 200
     points = meta.preview["points"]
     assert len(points) == 200 and all(len(p) == 3 for p in points)

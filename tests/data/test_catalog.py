@@ -7,10 +7,18 @@ import sys
 import pytest
 
 from app.core.catalog import coerce_param
-from app.data.catalog import (BUILTIN_DATASETS, DATASETS, FASHION_MNIST_CLASS_NAMES, SPLIT_OPTIONS, UploadLimits,
-                              catalog_as_dict, validate_dataset_params, validate_split_options,
-                              validate_upload_options)
 from app.core.errors import TooLarge, UserError
+from app.data.catalog import (
+    BUILTIN_DATASETS,
+    DATASETS,
+    FASHION_MNIST_CLASS_NAMES,
+    SPLIT_OPTIONS,
+    UploadLimits,
+    catalog_as_dict,
+    validate_dataset_params,
+    validate_split_options,
+    validate_upload_options,
+)
 
 EXPECTED = {
     "digits": ("image", "classification", (8, 8, 1)), "digits28": ("image", "classification", (28, 28, 1)),

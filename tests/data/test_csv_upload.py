@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from app.core.errors import TooLarge, UserError
 from app.data.catalog import UploadLimits
 from app.data.csv_upload import read_csv_table
-from app.core.errors import TooLarge, UserError
 from app.data.prepare import prepare_upload
 from app.data.prepared import read_arrays, read_meta
 from tests.data.files import write_csv

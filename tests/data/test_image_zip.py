@@ -7,12 +7,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.data.catalog import UploadLimits
 from app.core.errors import UserError
+from app.data.catalog import UploadLimits
 from app.data.prepare import prepare_upload
 from app.data.prepared import read_arrays
-from tests.data.files import (files_under, jpeg_bytes, noise_png, png_bytes, png_declaring, png_of, two_class_images,
-                              write_image_zip, write_symlink_zip, write_zip, write_zip_bomb)
+from tests.data.files import (
+    files_under,
+    jpeg_bytes,
+    noise_png,
+    png_bytes,
+    png_declaring,
+    png_of,
+    two_class_images,
+    write_image_zip,
+    write_symlink_zip,
+    write_zip,
+    write_zip_bomb,
+)
 
 PREPARED = {Path("arrays.npz"), Path("meta.json"), Path("samples.png")}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.data.catalog import UploadLimits
 from app.core.errors import UserError
+from app.data.catalog import UploadLimits
 from app.data.prepare import prepare_upload
 from app.data.prepared import read_arrays, read_meta
 from tests.data.files import files_under, npy_member, write_npz, write_zip

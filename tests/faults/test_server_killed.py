@@ -35,7 +35,7 @@ def test_a_killed_server_leaves_the_run_interrupted_and_resumable(tmp_path):
         os.kill(server.pid, signal.SIGKILL)
         server.wait(timeout=10)
         # The orphaned workers notice their server is gone and stop by themselves.
-        gone, alive = psutil.wait_procs(workers, timeout=20)
+        _gone, alive = psutil.wait_procs(workers, timeout=20)
         assert not alive
     finally:
         stop_server(server)

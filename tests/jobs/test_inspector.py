@@ -5,8 +5,8 @@ import signal
 
 import pytest
 
-from app.core.starters import STARTERS
 from app.core.errors import Unavailable, UserError
+from app.core.starters import STARTERS
 from app.jobs.inspector import Inspector
 from tests.factories import stack
 

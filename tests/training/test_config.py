@@ -12,8 +12,17 @@ from pydantic import ValidationError
 from app.core.errors import UserError
 from app.core.graph import add_layer
 from app.core.starters import STARTERS
-from app.core.training import (GROUPS, TRAIN_PARAMS, TrainConfig, check_fit, check_training,
-                               coerce_setting, default_config, output_head, settings_schema)
+from app.core.training import (
+    GROUPS,
+    TRAIN_PARAMS,
+    TrainConfig,
+    check_fit,
+    check_training,
+    coerce_setting,
+    default_config,
+    output_head,
+    settings_schema,
+)
 from app.data.prepared import DatasetMeta
 
 DIGITS = DatasetMeta(name="digits", kind="image", task="classification", input_shape=[28, 28, 1],

@@ -9,16 +9,15 @@ import pytest
 
 pytest.importorskip("keras")
 
-from app.core.graph import graph_from_layers  # noqa: E402
-from app.core.starters import STARTERS  # noqa: E402
-from app.core.training import TrainConfig  # noqa: E402
-from app.data.prepared import read_arrays, read_meta  # noqa: E402
-from app.worker.build import build_model  # noqa: E402
-from app.worker.evaluate import (_classification_report, class_probabilities,  # noqa: E402
-                                 evaluate_model)
-from app.worker.train import compile_model  # noqa: E402
-from tests.training.datasets import write_blobs, write_regression  # noqa: E402
-from tests.training.runs import train  # noqa: E402
+from app.core.graph import graph_from_layers
+from app.core.starters import STARTERS
+from app.core.training import TrainConfig
+from app.data.prepared import read_arrays, read_meta
+from app.worker.build import build_model
+from app.worker.evaluate import _classification_report, class_probabilities, evaluate_model
+from app.worker.train import compile_model
+from tests.training.datasets import write_blobs, write_regression
+from tests.training.runs import train
 
 pytestmark = pytest.mark.slow
 

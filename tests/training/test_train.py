@@ -10,13 +10,15 @@ import pytest
 
 pytest.importorskip("keras")
 
-from PIL import Image  # noqa: E402
+import itertools
 
-from app.core.graph import graph_from_layers  # noqa: E402
-from app.core.starters import STARTERS  # noqa: E402
-from app.worker import train as train_module  # noqa: E402
-from app.worker.train import run_training  # noqa: E402
-from tests.training.runs import Recorder, train  # noqa: E402
+from PIL import Image
+
+from app.core.graph import graph_from_layers
+from app.core.starters import STARTERS
+from app.worker import train as train_module
+from app.worker.train import run_training
+from tests.training.runs import Recorder, train
 
 pytestmark = pytest.mark.slow
 
@@ -186,7 +188,7 @@ def test_batch_events_are_throttled_but_keep_coming(digits_dir, tmp_path):
     result, rec = train(STARTERS["dense"].graph(), digits_dir, tmp_path, config)
     assert result["state"] == "completed"
     batch_times = [t for t, e in zip(rec.times, rec.events) if e["type"] == "batch"]
-    gaps = [b - a for a, b in zip(batch_times, batch_times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(batch_times)]
     assert min(gaps) >= 0.25  # at most four a second, although 270 steps run in a second or two
     second_epoch = [e for e in rec.of("batch") if e["epoch"] == 2]
     steps = [e["step"] for e in second_epoch]

@@ -40,7 +40,8 @@ def test_a_forged_cookie_gets_a_new_workspace(browser_client, server):
 def test_editor_shows_summary_diagram_and_activation_help(browser_client):
     page = browser_client.get(new_model(browser_client)).text
     assert "93,322" in page
-    for shape in ["(None, 26, 26, 32)", "(None, 13, 13, 32)", "(None, 11, 11, 64)", "(None, 5, 5, 64)", "(None, 3, 3, 64)"]:
+    for shape in ["(None, 26, 26, 32)", "(None, 13, 13, 32)", "(None, 11, 11, 64)", "(None, 5, 5, 64)",
+                  "(None, 3, 3, 64)"]:
         assert shape in page
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in page and 'class="diagram"' in page
     assert "Turns a row of scores into probabilities" in page  # softmax note on the selected output layer
@@ -159,7 +160,7 @@ def test_every_link_and_form_action_comes_from_the_route_table():
 
 
 def test_route_names_are_unique(app):
-    from app.web import api, pages, training_pages  # noqa: F401
+    from app.web import api, pages, training_pages
 
     names = [route.name for router in (pages.router, training_pages.router, api.models.router,
                                        api.runs.router, api.datasets.router, api.catalog.router,

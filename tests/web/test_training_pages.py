@@ -167,7 +167,8 @@ def test_an_output_per_pixel_is_refused_before_training_with_the_fix(browser_cli
     url = new_model(browser_client, "regression")
     browser_client.post(f"{url}/dataset", data={"dataset": "builtin:digits"}, headers=HTMX)
     model_id = int(url.rsplit("/", 1)[1])
-    browser_client.patch(f"/api/v1/models/{model_id}/layers/n4", json={"params": {"units": 10, "activation": "softmax"}})
+    browser_client.patch(f"/api/v1/models/{model_id}/layers/n4",
+                         json={"params": {"units": 10, "activation": "softmax"}})
     refused = browser_client.post(f"{url}/runs", data={"t.epochs": "1"}, headers=HTMX)
     assert refused.status_code == 422
     text = html_text.unescape(refused.text)

@@ -7,11 +7,11 @@ pytestmark = pytest.mark.slow
 keras = pytest.importorskip("keras")
 
 from app.core.catalog import CATALOG  # noqa: E402
+from app.core.errors import UserError  # noqa: E402
 from app.core.graph import add_layer  # noqa: E402
 from app.core.keras_args import keras_kwargs  # noqa: E402
 from app.core.starters import STARTERS  # noqa: E402
 from app.core.validation import validate  # noqa: E402
-from app.core.errors import UserError  # noqa: E402
 from app.worker.build import build_model  # noqa: E402
 from app.worker.inspect import summarize_graph  # noqa: E402
 from tests.factories import single_layer_graph, stack  # noqa: E402

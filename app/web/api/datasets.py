@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from app.core.errors import NotFound, UserError
 from app.data.catalog import catalog_as_dict
@@ -37,7 +38,8 @@ class AttachRequest(BaseModel):
 
 def dataset_out(record: DatasetRecord) -> DatasetOut:
     meta = datasets.meta_of(record)
-    return DatasetOut.model_validate({"id": record.id, "name": record.name, "source": record.source, "state": record.state,
+    return DatasetOut.model_validate({
+            "id": record.id, "name": record.name, "source": record.source, "state": record.state,
             "created_at": record.created_at, "kind": meta.kind, "task": meta.task,
             "input_shape": meta.input_shape, "class_names": meta.class_names,
             "feature_names": meta.feature_names, "target_name": meta.target_name,
@@ -86,11 +88,15 @@ async def read_upload_form(request: Request, folder: Path) -> tuple[str, dict[st
 
 
 async def _save(upload: Any, folder: Path, suffix: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Copy the upload into the workspace folder; disk work runs in a thread, off the event loop."""
+    await run_in_threadpool(folder.mkdir, parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}{suffix}"
-    with open(path, "wb") as handle:
+    handle = await run_in_threadpool(open, path, "wb")
+    try:
         while chunk := await upload.read(1024 * 1024):
-            handle.write(chunk)
+            await run_in_threadpool(handle.write, chunk)
+    finally:
+        await run_in_threadpool(handle.close)
     await upload.close()
     return path
 
@@ -99,8 +105,6 @@ async def _save(upload: Any, folder: Path, suffix: str) -> Path:
 async def upload(request: Request, workspace_id: ApiWorkspace, settings: SettingsDep,
                  worker: DataWorkerDep) -> DatasetOut:
     """Upload a CSV, an NPZ or a zip of images (multipart fields: file, kind, name, target, options as JSON)."""
-    from starlette.concurrency import run_in_threadpool
-
     kind, options, path = await read_upload_form(request, datasets.workspace_folder(settings, workspace_id) / "uploads")
     try:
         def prepare() -> DatasetOut:

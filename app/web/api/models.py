@@ -13,8 +13,18 @@ from app.core.validation import validate
 from app.services.editing import apply_edit, create_model, describe_model, duplicate_model
 from app.store import repository
 from app.store.tables import ModelRecord
-from app.web.api.schemas import (LayerCreate, LayerMove, LayerRewire, LayerUpdate, ModelCreate,
-                                 ModelDuplicate, ModelListItem, ModelOut, ModelRename, NodeOut)
+from app.web.api.schemas import (
+    LayerCreate,
+    LayerMove,
+    LayerRewire,
+    LayerUpdate,
+    ModelCreate,
+    ModelDuplicate,
+    ModelListItem,
+    ModelOut,
+    ModelRename,
+    NodeOut,
+)
 from app.web.deps import ApiModel, ApiWorkspace, InspectorDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["models"])
@@ -100,11 +110,12 @@ def move_layer(layer_id: str, body: LayerMove, record: ApiModel, session: Sessio
     if (body.direction is None) == (body.position is None):
         raise UserError("Send either `direction` (up or down) or `position` (a list index).",
                         layer_id=layer_id, field="direction")
-    if body.direction:
-        apply_edit(session, settings, record, lambda g: edits.move_layer(g, layer_id, body.direction),
-                   f"move {layer_id} {body.direction}", inspector)
-    else:
-        apply_edit(session, settings, record, lambda g: edits.move_layer_to(g, layer_id, body.position),
+    direction, position = body.direction, body.position
+    if direction is not None:
+        apply_edit(session, settings, record, lambda g: edits.move_layer(g, layer_id, direction),
+                   f"move {layer_id} {direction}", inspector)
+    elif position is not None:
+        apply_edit(session, settings, record, lambda g: edits.move_layer_to(g, layer_id, position),
                    f"move {layer_id}", inspector)
     return model_out(record, settings)
 
@@ -149,5 +160,6 @@ def summary(record: ApiModel, session: SessionDep, settings: SettingsDep, inspec
     if not state.valid:
         first = next(i for i in state.issues if i.severity == "error")
         raise first.as_error(others=state.issues)
+    assert state.summary is not None  # valid means Keras built it
     return {**state.summary, "issues": [i.as_dict() for i in state.issues],
             "activations_bytes_per_sample": state.report.as_dict()["estimate"]["activations_bytes_per_sample"]}
