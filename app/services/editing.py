@@ -84,10 +84,12 @@ def apply_edit(session: Session, settings: Settings, record: ModelRecord,
     if too_large:
         raise too_large[0].as_error()
     if changed_layer is not None:
-        before = {i.message for i in validate(graph, settings.limits).issues_for(changed_layer)}
-        new = [i for i in report.errors if i.layer_id == changed_layer and i.field and i.message not in before]
-        if new:
-            raise new[0].as_error()
+        at_layer = [i for i in report.errors if i.layer_id == changed_layer and i.field]
+        if at_layer:  # refused only when this edit caused them: the layer may have been at fault already
+            before = {i.message for i in validate(graph, settings.limits).issues_for(changed_layer)}
+            new = [i for i in at_layer if i.message not in before]
+            if new:
+                raise new[0].as_error()
     if inspector is not None and report.ok:
         inspector.prefetch(new_graph)
     repository.save_graph(session, record, new_graph, description, settings.undo_depth)
