@@ -30,6 +30,9 @@ class Settings(BaseSettings):
                                 "when they are not in the dataset cache (a folder URL holding Keras' files).")
     database_url: str = Field("", description="SQLAlchemy database URL. Empty: a SQLite file "
                               "`layerlab.db` in the data directory.")
+    database_pool_size: int = Field(10, ge=1, le=1000, description="Database connections the server keeps "
+                                    "open (up to as many again when busy). Requests hold one only while they "
+                                    "run a query; event streams hold none while they wait.")
     secret_key: str = Field("", description="Key that signs workspace cookies. Empty: a random "
                             "key is generated once and kept in the data directory.")
     host: str = Field("127.0.0.1", description="Address the `layerlab` command listens on.")
@@ -38,6 +41,8 @@ class Settings(BaseSettings):
     max_params: int = Field(20_000_000, ge=1, description="Largest number of parameters a model may have.")
     max_activation_values: int = Field(20_000_000, ge=1, description="Largest number of "
                                        "intermediate values one sample may produce, summed over layers.")
+    max_streams_per_session: int = Field(8, ge=1, description="Live event streams (pages showing a run) one "
+                                         "browser session or token may keep open at once.")
     max_models_per_workspace: int = Field(200, ge=1, description="How many models one workspace may hold.")
     max_datasets_per_workspace: int = Field(100, ge=1, description="How many datasets (built-in choices and "
                                             "uploads) one workspace may hold.")

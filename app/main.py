@@ -18,9 +18,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
+from app.jobs.event_hub import RunEventHub
 from app.jobs.executor import LocalExecutor
 from app.jobs.inspector import Inspector
-from app.jobs.notifier import RunNotifier
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
 from app.store.db import make_engine, make_session_factory
@@ -42,18 +42,18 @@ WARM_UP_DELAY_S = 1.0
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     _ = settings.signing_key  # create or read the key now, not during a request
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_pool_size)
     sessions = make_session_factory(engine)
     inspector = Inspector(timeout=settings.inspect_timeout)
     data_worker = WarmWorker("data", timeout=settings.prepare_timeout, preload_keras=False)
-    notifier = RunNotifier()
+    hub = RunEventHub()
     scheduler = Scheduler(sessions, settings.data_dir, settings.running_runs_limit,
-                          settings.max_running_runs_per_workspace, notifier,
+                          settings.max_running_runs_per_workspace, hub,
                           lambda sink: LocalExecutor(sink, warm_spares=settings.warm_training_workers))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        notifier.bind(asyncio.get_running_loop())
+        hub.bind(asyncio.get_running_loop())
         scheduler.recover()
         # Warm up TensorFlow in the worker just after start-up, so its import does not
         # compete with serving the first page.
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.inspector = inspector
     app.state.data_worker = data_worker
     app.state.scheduler = scheduler
-    app.state.notifier = notifier
+    app.state.event_hub = hub
     app.add_middleware(WorkspaceCookieMiddleware, secure=settings.secure_cookies)
     app.add_middleware(UploadSizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityMiddleware, cookie_name=COOKIE_NAME)  # outermost: every response

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.errors import Conflict
 from app.core.runs import ACTIVE_STATES, CHECKPOINT, ENDED_STATES, RESUMABLE_STATES, RunState
+from app.jobs.event_hub import RunEventHub, StreamEvent
 from app.jobs.executor import Executor
-from app.jobs.notifier import RunNotifier
 from app.store.tables import RunEvent, RunRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -32,13 +32,13 @@ INTERRUPTED_REASON = ("The server stopped while this run was training. Its epoch
 
 class Scheduler:
     def __init__(self, sessions: sessionmaker[Session], data_dir: Path, max_running: int,
-                 max_running_per_workspace: int, notifier: RunNotifier,
+                 max_running_per_workspace: int, hub: RunEventHub,
                  executor_factory: Callable[[Callable[[int, dict[str, Any]], None]], Executor]):
         self.sessions = sessions
         self.data_dir = data_dir
         self.max_running = max_running
         self.max_running_per_workspace = max_running_per_workspace
-        self.notifier = notifier
+        self.hub = hub
         self.executor = executor_factory(self.record_event)
         self._lock = threading.RLock()
         self._closing = False
@@ -67,7 +67,7 @@ class Scheduler:
                             .values(state=RunState.INTERRUPTED, reason=INTERRUPTED_REASON, finished_at=utcnow()))
             for run_id in stranded:
                 self._add_event(session, run_id, "state", {"state": RunState.INTERRUPTED, "reason": INTERRUPTED_REASON})
-            self._commit(session, stranded)
+            self._commit(session)
 
     # --- commands ----------------------------------------------------------------
 
@@ -88,7 +88,7 @@ class Scheduler:
                     continue
                 run.state, run.started_at = RunState.RUNNING, utcnow()
                 self._add_event(session, run.id, "state", {"state": RunState.RUNNING})
-                self._commit(session, [run.id])
+                self._commit(session)
                 per_workspace[run.workspace_id] = per_workspace.get(run.workspace_id, 0) + 1
                 slots -= 1
                 self.executor.submit(run.id, self._request(run))
@@ -113,7 +113,7 @@ class Scheduler:
             if run.state == RunState.QUEUED:
                 run.state, run.reason, run.finished_at = RunState.CANCELLED, "Stopped before it started.", utcnow()
                 self._add_event(session, run_id, "state", {"state": RunState.CANCELLED, "reason": run.reason})
-                self._commit(session, [run_id])
+                self._commit(session)
                 return
         self.executor.cancel(run_id)
 
@@ -127,7 +127,7 @@ class Scheduler:
                                + "; only interrupted, stopped or failed runs with a finished epoch can be resumed.")
             run.state, run.resume, run.reason, run.finished_at = RunState.QUEUED, True, None, None
             self._add_event(session, run_id, "state", {"state": RunState.QUEUED, "resumed": True})
-            self._commit(session, [run_id])
+            self._commit(session)
         self.dispatch()
 
     # --- events from the executor (called from its threads) ----------------------
@@ -146,7 +146,7 @@ class Scheduler:
                 if kind == "epoch":
                     run.epochs_done = max(run.epochs_done, int(event.get("epoch", 0)))
                 self._add_event(session, run_id, kind, {k: v for k, v in event.items() if k != "type"})
-                self._commit(session, [run_id])
+                self._commit(session)
         if kind == "finished" and not self._closing:
             self.dispatch()
 
@@ -162,18 +162,22 @@ class Scheduler:
         summary = {k: v for k, v in event.items() if k not in ("type", "evaluation")}
         self._add_event(session, run.id, "finished", summary)
         self._add_event(session, run.id, "state", {"state": run.state, "reason": run.reason})
-        self._commit(session, [run.id])
+        self._commit(session)
 
     @staticmethod
     def _add_event(session: Session, run_id: int, kind: str, data: dict[str, Any]) -> None:
         session.add(RunEvent(run_id=run_id, type=kind, data_json=json.dumps(data)))
 
-    def _commit(self, session: Session, run_ids: list[int]) -> None:
-        """A run's state and the events that announce it are committed together, then streams are woken:
-        a stream that reads the new state always finds its event too."""
+    def _commit(self, session: Session) -> None:
+        """A run's state and the events that announce it are committed together, then handed to the
+        streams that follow the run: a stream that reads the new state always finds its event too."""
+        added = [obj for obj in session.new if isinstance(obj, RunEvent)]
         session.commit()
-        for run_id in run_ids:
-            self.notifier.notify(run_id)
+        by_run: dict[int, list[StreamEvent]] = {}
+        for event in sorted(added, key=lambda e: e.id):
+            by_run.setdefault(event.run_id, []).append(StreamEvent(event.id, event.type, event.data_json))
+        for run_id, events in by_run.items():
+            self.hub.publish(run_id, events)
 
     # --- questions -----------------------------------------------------------------
 

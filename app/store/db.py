@@ -10,11 +10,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.tables import Base
 
+POOL_TIMEOUT_S = 10  # a request waits this long for a free connection before it is told to retry
 
-def make_engine(url: str) -> Engine:
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=pool_size,
+                               max_overflow=pool_size, pool_timeout=POOL_TIMEOUT_S)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -24,7 +27,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
+                               pool_timeout=POOL_TIMEOUT_S)
     Base.metadata.create_all(engine)
     return engine
 

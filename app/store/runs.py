@@ -35,7 +35,10 @@ def active_runs(session: Session, workspace_id: str) -> int:
     return session.scalar(query) or 0
 
 
-def events_after(session: Session, run_id: int, after_id: int, limit: int = 500) -> list[RunEvent]:
+EVENTS_PAGE = 500  # events read at once by a stream catching up
+
+
+def events_after(session: Session, run_id: int, after_id: int, limit: int = EVENTS_PAGE) -> list[RunEvent]:
     query = select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.id > after_id)
     return list(session.scalars(query.order_by(RunEvent.id).limit(limit)))
 

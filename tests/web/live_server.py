@@ -1,9 +1,9 @@
 """Helpers for API tests that prepare real datasets and train real Keras models.
 
 `workspace_client` gives a bearer-token client that shares the server's event loop
-(the TestClient's portal), as one uvicorn loop would: the run notifier wakes event
+(the TestClient's portal), as one uvicorn loop would: the run event hub hands events to
 streams through the loop it was bound to at start-up, so a client with a loop of its
-own would see each event only at the stream's periodic recheck.
+own would see only the events recorded before its stream opened.
 """
 
 from __future__ import annotations

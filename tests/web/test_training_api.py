@@ -68,8 +68,8 @@ def test_run_is_recorded_as_queued_or_running_before_the_request_returns(digits_
 
 def test_streams_opened_and_closed_mid_run_leave_none_open(digits_run, server):
     client, started = digits_run
-    notifier = server.app.state.notifier
-    assert notifier.open_streams() == 0
+    hub = server.app.state.event_hub
+    assert hub.open_streams() == 0
     with contextlib.ExitStack() as stack:
         streams = [stack.enter_context(client.stream("GET", f"/api/v1/runs/{started['id']}/events"))
                    for _ in range(3)]
@@ -77,13 +77,13 @@ def test_streams_opened_and_closed_mid_run_leave_none_open(digits_run, server):
         for stream, lines in zip(streams, readers):  # each replays the run so far, then waits for more
             assert stream.status_code == 200
             assert any(line == "event: started" for line in lines)
-        assert notifier.open_streams() == 3
+        assert hub.open_streams() == 3
         assert get_run(client, started["id"])["state"] == "running"
-    assert notifier.open_streams() == 0
+    assert hub.open_streams() == 0
     assert get_run(client, started["id"])["state"] == "running"  # closed mid-run
     run = wait_for_run(client, started["id"])
     assert run["state"] == "completed", run["reason"]
-    assert notifier.open_streams() == 0
+    assert hub.open_streams() == 0
 
 
 def test_dense_starter_learns_digits28(digits_run):

@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
+import json
 from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from app.core.errors import NotFound
+from app.core.errors import LimitReached, NotFound
 from app.core.runs import ACTIVE_STATES, FINAL_MODEL, RESUMABLE_STATES
 from app.core.training import settings_schema
+from app.jobs.event_hub import RunEventHub, StreamEvent
 from app.services.training import evaluate_run, run_out, saved_model, start_run
 from app.store import runs
 from app.store.tables import RunRecord
 from app.web.api.schemas import RunDetail, RunSummary
-from app.web.deps import ApiModel, ApiRun, ApiWorkspace, DataWorkerDep, SchedulerDep, SessionDep, SettingsDep
+from app.web.deps import (
+    ApiModel,
+    ApiRun,
+    ApiWorkspace,
+    DataWorkerDep,
+    SchedulerDep,
+    SessionDep,
+    SettingsDep,
+    api_workspace,
+)
 
 router = APIRouter(tags=["runs"])
-STREAM_WAKE_SECONDS = 5.0  # a stream rechecks the database at least this often
 
 
 @router.get("/training-settings")
@@ -97,48 +106,76 @@ def predictions_image(run: ApiRun, scheduler: SchedulerDep) -> FileResponse:
     return FileResponse(path, media_type="image/png")
 
 
+def open_stream(run_id: int, request: Request,
+                authorization: Annotated[str | None, Header()] = None) -> tuple[int, str]:
+    """The run and the session asking for it, checked with a database session of its own that is
+    closed before the stream starts: a stream holds no database connection while it waits."""
+    with request.app.state.sessions() as session:
+        workspace_id = api_workspace(request, session, authorization)
+        runs.get_run(session, workspace_id, run_id)
+    hub: RunEventHub = request.app.state.event_hub
+    limit = request.app.state.settings.max_streams_per_session
+    if hub.open_streams(workspace_id) >= limit:
+        raise LimitReached(f"This session already follows {limit} event streams, the most allowed "
+                           "(LAYERLAB_MAX_STREAMS_PER_SESSION). Close a tab that shows a run, then try again.")
+    return run_id, workspace_id
+
+
+StreamTarget = Annotated[tuple[int, str], Depends(open_stream)]
+
+
 @router.get("/runs/{run_id}/events", response_class=EventSourceResponse)
-async def events(run: ApiRun, request: Request, last_event_id: Annotated[str | None, Header()] = None,
+async def events(target: StreamTarget, request: Request, last_event_id: Annotated[str | None, Header()] = None,
                  after: int = 0, follow: bool = False) -> AsyncIterable[ServerSentEvent]:
     """Live events: started, batch, epoch, checkpoint, finished, state. `Last-Event-ID` resumes without gaps.
 
     `after` skips the events a page already drew; a reconnect's `Last-Event-ID` takes precedence.
     The stream ends once the run has ended and every event has been sent; with `follow=true` it
     stays open while the run could still be resumed, so a page sees a resume from another tab.
+    Keep-alive comments are sent while nothing happens. A client that falls far behind is
+    disconnected, and catches up by reconnecting with `Last-Event-ID`.
     """
-    async for event in stream_run_events(request, run.id, last_event_id or str(max(after, 0)), follow):
+    last = int(last_event_id) if last_event_id and last_event_id.isdigit() and len(last_event_id) < 19 else None
+    run_id, owner = target
+    async for event in stream_run_events(request, run_id, owner, last if last is not None else max(after, 0),
+                                         follow):
         yield event
 
 
-async def stream_run_events(request: Request, run_id: int, last_event_id: str | None,
+async def stream_run_events(request: Request, run_id: int, owner: str, last: int,
                             follow: bool = False) -> AsyncIterable[ServerSentEvent]:
-    sessions, notifier = request.app.state.sessions, request.app.state.notifier
-    last = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-    wake = notifier.subscribe(run_id)
+    """The backlog from the database once, then live events from the hub, which cost no query."""
+    sessions, hub = request.app.state.sessions, request.app.state.event_hub
     waits_for = ACTIVE_STATES | (RESUMABLE_STATES if follow else frozenset())
+    subscription = hub.subscribe(run_id, owner)  # before the backlog is read, so nothing falls between
 
-    def fetch(after: int) -> tuple[list[tuple[int, str, str]], str]:
+    def backlog(after: int) -> tuple[str, list[StreamEvent]]:
         with sessions() as session:
             # The state first: a state and the events announcing it are committed together, so
             # once an ended state is read, the events read next include its last ones.
             state = session.get(RunRecord, run_id).state
-            rows = [(e.id, e.type, e.data_json) for e in runs.events_after(session, run_id, after)]
-        return rows, state
+            rows = [StreamEvent(e.id, e.type, e.data_json) for e in runs.events_after(session, run_id, after)]
+        return state, rows
 
     try:
         while True:
-            wake.clear()
-            rows, state = await run_in_threadpool(fetch, last)
-            for event_id, kind, data_json in rows:
-                last = event_id
-                yield ServerSentEvent(id=str(event_id), event=kind, raw_data=data_json)
-            if not rows and state not in waits_for:
+            state, rows = await run_in_threadpool(backlog, last)
+            for row in rows:
+                last = row.id
+                yield ServerSentEvent(id=str(row.id), event=row.type, raw_data=row.data_json)
+            if len(rows) < runs.EVENTS_PAGE:
+                break  # caught up with the database
+        if state not in waits_for:
+            return
+        while True:
+            event = await subscription.queue.get()
+            if subscription.overflowed:
+                return  # this reader fell too far behind; it reconnects with Last-Event-ID
+            if event.id <= last:
+                continue  # already sent from the backlog
+            last = event.id
+            yield ServerSentEvent(id=str(event.id), event=event.type, raw_data=event.data_json)
+            if event.type == "state" and json.loads(event.data_json).get("state") not in waits_for:
                 return
-            if rows:
-                continue  # there may be more than one page of events
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=STREAM_WAKE_SECONDS)
-            except TimeoutError:
-                pass
     finally:
-        notifier.unsubscribe(run_id, wake)
+        hub.unsubscribe(subscription)
