@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the `layerlab` command listens on.")
     port: int = Field(8000, description="Port the `layerlab` command listens on.")
     secure_cookies: bool = Field(False, description="Mark cookies Secure (set when served over HTTPS).")
+    session_days: float = Field(30, gt=0, description="Days a browser session or an API token stays valid "
+                                "after its last use; then it ends, and the browser starts afresh.")
+    workspaces_per_hour: int = Field(20, ge=1, description="New workspaces (first visits that store something, "
+                                     "and POST /api/v1/workspaces) one client address may create in an hour.")
     max_params: int = Field(20_000_000, ge=1, description="Largest number of parameters a model may have.")
     max_activation_values: int = Field(20_000_000, ge=1, description="Largest number of "
                                        "intermediate values one sample may produce, summed over layers.")
@@ -49,10 +53,14 @@ class Settings(BaseSettings):
     undo_depth: int = Field(100, ge=1, description="How many edits of each model can be undone.")
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest upload accepted, in "
                                   "bytes; larger ones are refused while they arrive.")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body accepted for "
+                                "anything but an upload (JSON, forms), in bytes.")
     max_running_runs: int = Field(0, ge=0, description="Training runs that may run at once on this "
                                   "server. 0: one per CPU core.")
     max_running_runs_per_workspace: int = Field(1, ge=1, description="Training runs one workspace may "
                                                 "have running at once; the rest wait in the queue.")
+    max_queued_runs: int = Field(200, ge=1, description="Runs that may wait in the server's queue, all "
+                                 "workspaces together; beyond, new runs get 429 with a time to try again.")
     max_active_runs_per_workspace: int = Field(5, ge=1, description="Runs one workspace may have queued "
                                                "or running; more are refused until one ends.")
     warm_training_workers: int = Field(1, ge=0, description="Training processes kept ready with "

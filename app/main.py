@@ -25,13 +25,13 @@ from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
 from app.store.db import make_engine, make_session_factory
 from app.web.api import catalog, datasets, models, runs, workspaces
-from app.web.cookies import WorkspaceCookieMiddleware
-from app.web.deps import COOKIE_NAME
+from app.web.auth import RateLimiter
+from app.web.body_limits import BodyLimitMiddleware
+from app.web.cookies import SessionCookieMiddleware
 from app.web.errors import install_error_handlers
 from app.web.pages import router as pages_router
 from app.web.security import SecurityMiddleware
 from app.web.training_pages import router as training_router
-from app.web.upload_limit import UploadSizeLimitMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 # TensorFlow's import in the inspector worker takes a core for seconds: start it once the
@@ -83,9 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.data_worker = data_worker
     app.state.scheduler = scheduler
     app.state.event_hub = hub
-    app.add_middleware(WorkspaceCookieMiddleware, secure=settings.secure_cookies)
-    app.add_middleware(UploadSizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(SecurityMiddleware, cookie_name=COOKIE_NAME)  # outermost: every response
+    app.state.workspace_rate = RateLimiter(settings.workspaces_per_hour)
+    app.add_middleware(SessionCookieMiddleware, secure=settings.secure_cookies)
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes,
+                       max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityMiddleware)  # outermost: every response
     install_error_handlers(app)
     for router in (workspaces.router, catalog.router, models.router, datasets.router, runs.router):
         for route in router.routes:  # "api.<function>", so page and API route names never collide

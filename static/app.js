@@ -43,6 +43,8 @@
   // The editor redraws the training panel after every edit: send the settings typed so far
   // along, so that the redrawn form keeps them.
   document.addEventListener("htmx:configRequest", function (event) {
+    var token = document.querySelector('meta[name="csrf-token"]');
+    if (token && token.content) event.detail.headers["X-CSRF-Token"] = token.content;
     var form = document.getElementById("train-form");
     var source = event.detail.elt;
     if (!form || event.detail.verb !== "post" || form.contains(source)) return;

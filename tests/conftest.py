@@ -10,12 +10,15 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tests.browser_like import BrowserLikeClient
 
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory):
     data_dir: Path = tmp_path_factory.mktemp("layerlab-data")
-    return create_app(Settings(data_dir=data_dir))
+    # Every test gets a workspace of its own, all from one address: lift the hourly cap here
+    # (tests/web/test_sessions.py checks the cap itself).
+    return create_app(Settings(data_dir=data_dir, workspaces_per_hour=1_000_000))
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +37,7 @@ def api(server: TestClient) -> TestClient:
     return client
 
 
-BROWSER_ORIGIN = {"Origin": "http://testserver"}  # what a browser sends with a post from the app's own pages
-
-
 @pytest.fixture
 def browser_client(server: TestClient) -> TestClient:
-    """A cookie-holding client, like a browser on the app's own pages, with its own workspace."""
-    return TestClient(server.app, headers=BROWSER_ORIGIN)
+    """A client that behaves like a browser on the app's own pages (cookie, Origin, CSRF token)."""
+    return BrowserLikeClient(server.app)

@@ -58,7 +58,11 @@ class Conflict(UserError):
 
 
 class LimitReached(UserError):
-    """A limit of the workspace or the server: wait, or remove something first."""
+    """A limit of the workspace or the server: wait (`retry_after_s` when known), or remove something first."""
+
+    def __init__(self, message: str, *, retry_after_s: int | None = None, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.retry_after_s = retry_after_s
 
 
 class TooLarge(UserError):

@@ -29,7 +29,7 @@ from app.data.keras_cache import how_to_get, is_cached, probe_mirror, recent_mir
 from app.data.prepared import DatasetMeta, read_meta
 from app.jobs.warm_worker import WarmWorker
 from app.store import repository
-from app.store.tables import DatasetRecord, ModelDataset, ModelRecord
+from app.store.tables import DatasetRecord, ModelDataset, ModelRecord, is_possible_id
 
 SOURCE_FILE = "source"  # the original upload, kept beside the prepared arrays
 
@@ -142,7 +142,6 @@ def _check_room_for_a_dataset(session: Session, settings: Settings, workspace_id
 def _record(session: Session, settings: Settings, workspace_id: str, name: str, source: str, spec: str,
             folder: Path, meta: DatasetMeta) -> DatasetRecord:
     _check_room_for_a_dataset(session, settings, workspace_id)
-    repository.ensure_workspace(session, workspace_id)
     record = DatasetRecord(workspace_id=workspace_id, name=name, source=source, spec_json=spec, state="ready",
                            folder=str(folder), meta_json=meta.to_json())
     session.add(record)
@@ -156,7 +155,7 @@ def list_datasets(session: Session, workspace_id: str) -> list[DatasetRecord]:
 
 
 def get_dataset(session: Session, workspace_id: str, dataset_id: int) -> DatasetRecord:
-    record = session.get(DatasetRecord, dataset_id)
+    record = session.get(DatasetRecord, dataset_id) if is_possible_id(dataset_id) else None
     if record is None or record.workspace_id != workspace_id:
         raise NotFound(f"There is no dataset {dataset_id} in this workspace.", field="dataset")
     return record

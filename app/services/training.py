@@ -20,6 +20,7 @@ from app.services import datasets
 from app.store import repository, runs
 from app.store.tables import ModelRecord, RunRecord
 
+QUEUE_FULL_RETRY_S = 90  # what a full queue tells clients to wait, in seconds
 # Settings that depend on the data and the output layer; the rest carry over from run to run.
 DATA_DEPENDENT_SETTINGS = ("loss", "metrics", "early_stopping_monitor")
 
@@ -42,6 +43,7 @@ def start_run(session: Session, settings: Settings, scheduler: Scheduler, worksp
     if runs.active_runs(session, workspace_id) >= settings.max_active_runs_per_workspace:
         raise LimitReached(f"This workspace already has {settings.max_active_runs_per_workspace} runs queued or "
                            "running, the most allowed. Wait for one to finish or stop one.")
+    _check_queue_room(session, settings)
     run = RunRecord(workspace_id=workspace_id, model_id=model.id, model_name=model.name, graph_json=model.graph_json,
                     dataset_id=dataset.id, dataset_name=dataset.name, dataset_folder=dataset.folder,
                     config_json=json.dumps(config.get_config()), state=RunState.QUEUED)
@@ -50,6 +52,21 @@ def start_run(session: Session, settings: Settings, scheduler: Scheduler, worksp
     scheduler.dispatch()
     session.refresh(run)
     return run
+
+
+def resume_run(session: Session, settings: Settings, scheduler: Scheduler, run: RunRecord) -> None:
+    """Queue a stopped, failed or interrupted run again, to continue after its last saved epoch."""
+    _check_queue_room(session, settings)
+    scheduler.resume(run.id)
+
+
+def _check_queue_room(session: Session, settings: Settings) -> None:
+    """The server's queue has a cap, so that a room cannot pile up more work than it can ever run."""
+    waiting = runs.queued_runs(session)
+    if waiting >= settings.max_queued_runs:
+        raise LimitReached(f"The server's queue is full: {waiting} runs are waiting for a training slot "
+                           "(LAYERLAB_MAX_QUEUED_RUNS). Try again in a minute or two, when some have started.",
+                           retry_after_s=QUEUE_FULL_RETRY_S)
 
 
 def next_run_settings(session: Session, model: ModelRecord, meta: DatasetMeta, graph: Graph,

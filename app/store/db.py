@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.tables import Base
@@ -31,6 +31,11 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
                                pool_timeout=POOL_TIMEOUT_S)
     Base.metadata.create_all(engine)
     return engine
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched (SQLAlchemy types its result too loosely to say)."""
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

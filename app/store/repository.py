@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound
 from app.core.graph import Graph
-from app.store.tables import GraphHistory, ModelRecord, Workspace, utcnow
-
-
-def new_workspace_id() -> str:
-    return secrets.token_urlsafe(16)
-
-
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def ensure_workspace(session: Session, workspace_id: str) -> None:
-    if session.get(Workspace, workspace_id) is None:
-        session.add(Workspace(id=workspace_id))
-        session.commit()
-
-
-def create_token_workspace(session: Session) -> tuple[str, str]:
-    workspace_id, token = new_workspace_id(), secrets.token_urlsafe(32)
-    session.add(Workspace(id=workspace_id, token_hash=_hash_token(token)))
-    session.commit()
-    return workspace_id, token
-
-
-def workspace_for_token(session: Session, token: str) -> str | None:
-    return session.scalar(select(Workspace.id).where(Workspace.token_hash == _hash_token(token)))
+from app.store.db import rows_changed
+from app.store.tables import GraphHistory, ModelRecord, is_possible_id, utcnow
 
 
 def list_models(session: Session, workspace_id: str) -> list[ModelRecord]:
@@ -51,7 +24,7 @@ def count_models(session: Session, workspace_id: str) -> int:
 
 
 def get_model(session: Session, workspace_id: str, model_id: int) -> ModelRecord:
-    record = session.get(ModelRecord, model_id)
+    record = session.get(ModelRecord, model_id) if is_possible_id(model_id) else None
     if record is None or record.workspace_id != workspace_id:
         # Another workspace's model looks exactly like a missing one.
         raise NotFound(f"There is no model {model_id} in this workspace.")
@@ -59,7 +32,6 @@ def get_model(session: Session, workspace_id: str, model_id: int) -> ModelRecord
 
 
 def create_model(session: Session, workspace_id: str, name: str, graph: Graph) -> ModelRecord:
-    ensure_workspace(session, workspace_id)
     record = ModelRecord(workspace_id=workspace_id, name=name, graph_json=graph.model_dump_json())
     session.add(record)
     session.commit()
@@ -83,12 +55,12 @@ def save_graph(session: Session, record: ModelRecord, graph: Graph, description:
 
 
 def _replace_graph(session: Session, record: ModelRecord, graph_json: str, now: datetime) -> None:
-    changed = cast("CursorResult[Any]", session.execute(
+    changed = rows_changed(session.execute(
         update(ModelRecord)
         .where(ModelRecord.id == record.id, ModelRecord.revision == record.revision)
         .values(graph_json=graph_json, revision=record.revision + 1, updated_at=now)
         .execution_options(synchronize_session=False)
-    )).rowcount
+    ))
     if changed != 1:
         session.rollback()
         raise Conflict("This model was changed by another edit at the same moment; reload and try again.")

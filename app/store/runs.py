@@ -9,14 +9,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
-from app.core.runs import ACTIVE_STATES
-from app.store.tables import RunEvent, RunRecord
+from app.core.runs import ACTIVE_STATES, RunState
+from app.store.tables import RunEvent, RunRecord, is_possible_id
 
 MAX_BATCH_POINTS = 500  # batch-level points sent to a chart; older ones are thinned out
 
 
 def get_run(session: Session, workspace_id: str, run_id: int) -> RunRecord:
-    run = session.get(RunRecord, run_id)
+    run = session.get(RunRecord, run_id) if is_possible_id(run_id) else None
     if run is None or run.workspace_id != workspace_id:
         raise NotFound(f"There is no run {run_id} in this workspace.")
     return run
@@ -24,6 +24,8 @@ def get_run(session: Session, workspace_id: str, run_id: int) -> RunRecord:
 
 def list_runs(session: Session, workspace_id: str, model_id: int | None = None) -> list[RunRecord]:
     query = select(RunRecord).where(RunRecord.workspace_id == workspace_id)
+    if model_id is not None and not is_possible_id(model_id):
+        return []
     if model_id is not None:
         query = query.where(RunRecord.model_id == model_id)
     return list(session.scalars(query.order_by(RunRecord.id.desc())))
@@ -36,6 +38,11 @@ def active_runs(session: Session, workspace_id: str) -> int:
 
 
 EVENTS_PAGE = 500  # events read at once by a stream catching up
+
+
+def queued_runs(session: Session) -> int:
+    """Runs waiting for a training slot, in every workspace."""
+    return session.scalar(select(func.count()).where(RunRecord.state == RunState.QUEUED)) or 0
 
 
 def events_after(session: Session, run_id: int, after_id: int, limit: int = EVENTS_PAGE) -> list[RunEvent]:

@@ -9,6 +9,13 @@ from typing import Any
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# The largest id a row can have (a signed 64-bit integer): larger ones are unknown ids, not errors.
+MAX_ID = 2**63 - 1
+
+
+def is_possible_id(value: int) -> bool:
+    return 0 < value <= MAX_ID
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -24,6 +31,18 @@ class Workspace(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SessionRecord(Base):
+    """A browser session (its cookie) or an API token: only the secret's SHA-256 is kept."""
+
+    __tablename__ = "sessions"
+
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # browser or token
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class ModelRecord(Base):

@@ -1,14 +1,18 @@
-"""Sets the workspace cookie chosen by `page_workspace` on the way out."""
+"""Sets the session cookie that a request started (`request.state.new_session_cookie`) on the way out."""
 
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.web.deps import COOKIE_MAX_AGE, COOKIE_NAME
+from app.web.auth import COOKIE_NAME, LEGACY_COOKIE_NAME
+
+# The browser keeps the cookie as long as it allows (about 400 days); the server decides how long the
+# session it names stays valid (LAYERLAB_SESSION_DAYS after its last use).
+COOKIE_MAX_AGE = 400 * 24 * 3600
 
 
-class WorkspaceCookieMiddleware:
+class SessionCookieMiddleware:
     def __init__(self, app: ASGIApp, secure: bool = False):
         self.app = app
         self.secure = secure
@@ -18,13 +22,14 @@ class WorkspaceCookieMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
+        flags = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
 
         async def send_with_cookie(message: Message) -> None:
-            value = state.get("new_workspace_cookie")
-            if message["type"] == "http.response.start" and value:
-                cookie = (f"{COOKIE_NAME}={value}; Path=/; Max-Age={COOKIE_MAX_AGE}; "
-                          "HttpOnly; SameSite=Lax")
-                MutableHeaders(scope=message).append("set-cookie", cookie + ("; Secure" if self.secure else ""))
+            secret = state.get("new_session_cookie")
+            if message["type"] == "http.response.start" and secret:
+                headers = MutableHeaders(scope=message)
+                headers.append("set-cookie", f"{COOKIE_NAME}={secret}; Max-Age={COOKIE_MAX_AGE}{flags}")
+                headers.append("set-cookie", f"{LEGACY_COOKIE_NAME}=; Max-Age=0{flags}")
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)

@@ -6,35 +6,17 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.core.errors import Unauthorized
+from app.core.errors import NotFound, Unauthorized
 from app.jobs.inspector import Inspector
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
 from app.services import datasets
 from app.store import repository, runs
 from app.store.tables import DatasetRecord, ModelRecord, RunRecord
-
-COOKIE_NAME = "layerlab_workspace"
-COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookie lifetime at about 400 days
-
-
-def cookie_signer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.signing_key, salt="workspace")
-
-
-def workspace_from_cookie(request: Request) -> str | None:
-    value = request.cookies.get(COOKIE_NAME)
-    if not value:
-        return None
-    try:
-        workspace_id = cookie_signer(request.app.state.settings).loads(value)
-    except BadSignature:
-        return None
-    return workspace_id if isinstance(workspace_id, str) else None
+from app.web.auth import identify, start_browser_session
 
 
 def get_settings(request: Request) -> Settings:
@@ -67,32 +49,35 @@ SchedulerDep = Annotated[Scheduler, Depends(get_scheduler)]
 
 def api_workspace(request: Request, session: SessionDep,
                   authorization: Annotated[str | None, Header()] = None) -> str:
-    """The workspace of an API call: a bearer token, or the browser's workspace cookie."""
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        workspace_id = repository.workspace_for_token(session, token.strip()) if scheme.lower() == "bearer" else None
-        if workspace_id is None:
-            raise Unauthorized("The bearer token is not valid. Get a new one with POST /api/v1/workspaces.")
-        return workspace_id
-    workspace_id = workspace_from_cookie(request)
+    """The workspace of an API call: a bearer token, or the browser's session cookie."""
+    workspace_id = identify(request, session, authorization)
     if workspace_id is None:
         raise Unauthorized("This request has no workspace. Send `Authorization: Bearer <token>`, "
                            "with a token from POST /api/v1/workspaces.")
     return workspace_id
 
 
+def page_viewer(request: Request, session: SessionDep) -> str | None:
+    """The browser's workspace, or None before it has stored anything (nothing is created to look)."""
+    return identify(request, session, None)
+
+
 def page_workspace(request: Request, session: SessionDep) -> str:
-    """The browser's workspace; a first visit gets a new one and a cookie for it."""
-    workspace_id = workspace_from_cookie(request)
-    if workspace_id is None:
-        workspace_id = repository.new_workspace_id()
-        request.state.new_workspace_cookie = cookie_signer(request.app.state.settings).dumps(workspace_id)
-    repository.ensure_workspace(session, workspace_id)
-    return workspace_id
+    """The browser's workspace; a browser storing its first thing gets one, and a session cookie for it."""
+    return identify(request, session, None) or start_browser_session(request, session)
+
+
+def page_owner(viewer: Annotated[str | None, Depends(page_viewer)]) -> str:
+    """The workspace whose records a page shows: without one there is nothing to find."""
+    if viewer is None:
+        raise NotFound("There is nothing here yet: this browser has no models. Start one from the home page.")
+    return viewer
 
 
 ApiWorkspace = Annotated[str, Depends(api_workspace)]
+PageViewer = Annotated[str | None, Depends(page_viewer)]
 PageWorkspace = Annotated[str, Depends(page_workspace)]
+PageOwner = Annotated[str, Depends(page_owner)]
 
 
 # Looking a record up, or answering 404, happens here once: routes receive the record.
@@ -102,7 +87,7 @@ def api_model(model_id: int, workspace_id: ApiWorkspace, session: SessionDep) ->
     return repository.get_model(session, workspace_id, model_id)
 
 
-def page_model(model_id: int, workspace_id: PageWorkspace, session: SessionDep) -> ModelRecord:
+def page_model(model_id: int, workspace_id: PageOwner, session: SessionDep) -> ModelRecord:
     return repository.get_model(session, workspace_id, model_id)
 
 
@@ -110,7 +95,7 @@ def api_run(run_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> Run
     return runs.get_run(session, workspace_id, run_id)
 
 
-def page_run(run_id: int, workspace_id: PageWorkspace, session: SessionDep) -> RunRecord:
+def page_run(run_id: int, workspace_id: PageOwner, session: SessionDep) -> RunRecord:
     return runs.get_run(session, workspace_id, run_id)
 
 
@@ -118,7 +103,7 @@ def api_dataset(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep
     return datasets.get_dataset(session, workspace_id, dataset_id)
 
 
-def page_dataset(dataset_id: int, workspace_id: PageWorkspace, session: SessionDep) -> DatasetRecord:
+def page_dataset(dataset_id: int, workspace_id: PageOwner, session: SessionDep) -> DatasetRecord:
     return datasets.get_dataset(session, workspace_id, dataset_id)
 
 

@@ -30,16 +30,18 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _respond(request: Request, status: int, body: dict[str, object]) -> Response:
+def _respond(request: Request, status: int, body: dict[str, object],
+             headers: dict[str, str] | None = None) -> Response:
     if _wants_json(request):
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status, headers=headers)
     return templates.TemplateResponse(request, "error.html", {"status": status, "message": body["detail"]},
-                                      status_code=status)
+                                      status_code=status, headers=headers)
 
 
 def error_response(request: Request, error: UserError) -> Response:
     """A user error as the client wants it: JSON under /api, else the error page."""
-    return _respond(request, status_of(error), error.as_dict())
+    retry = getattr(error, "retry_after_s", None)
+    return _respond(request, status_of(error), error.as_dict(), {"Retry-After": str(retry)} if retry else None)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:

@@ -24,8 +24,10 @@ from app.services.editing import apply_edit, create_model, describe_model, dupli
 from app.services.training import DATA_DEPENDENT_SETTINGS, next_run_settings
 from app.store import repository, runs
 from app.store.tables import ModelRecord
-from app.web.deps import InspectorDep, PageModel, PageWorkspace, SessionDep, SettingsDep
+from app.web.auth import CSRF_FIELD, CSRF_HEADER, check_csrf
+from app.web.deps import InspectorDep, PageModel, PageViewer, PageWorkspace, SessionDep, SettingsDep
 from app.web.errors import status_of
+from app.web.security import SAFE_METHODS
 from app.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -34,11 +36,16 @@ EDITOR_UPDATE = "partials/_editor_update.html"
 
 
 async def read_form(request: Request) -> FormData:
-    """Parse the form in the event loop, so that routes can be plain functions run in a thread.
+    """Parse the form in the event loop, so that routes can be plain functions run in a thread,
+    and check its CSRF token (a hidden field, or htmx's header) against the session.
 
     At most one file: no page sends more (the form is parsed once per request, and cached).
     """
-    return await request.form(max_files=1)
+    form = await request.form(max_files=1)
+    if request.method not in SAFE_METHODS:
+        sent = form.get(CSRF_FIELD)
+        check_csrf(request, sent if isinstance(sent, str) else request.headers.get(CSRF_HEADER))
+    return form
 
 
 FormDep = Annotated[FormData, Depends(read_form)]
@@ -152,16 +159,17 @@ def redirect_to(request: Request, url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-def _home(request: Request, session: Any, workspace_id: str, error: UserError | None = None,
+def _home(request: Request, session: Any, workspace_id: str | None, error: UserError | None = None,
           form_values: dict[str, Any] | None = None) -> Response:
-    models = [(r, len(repository.load_graph(r).nodes)) for r in repository.list_models(session, workspace_id)]
+    records = repository.list_models(session, workspace_id) if workspace_id else []
+    models = [(r, len(repository.load_graph(r).nodes)) for r in records]
     context = {"models": models, "starters": STARTERS.values(), "error": error, "form_values": form_values or {},
-               "recent_runs": runs.list_runs(session, workspace_id)[:5]}
+               "recent_runs": runs.list_runs(session, workspace_id)[:5] if workspace_id else []}
     return render(request, "home.html", context, status_code=status_of(error) if error else 200)
 
 
 @router.get("/", response_class=HTMLResponse, name="home")
-def home(request: Request, workspace_id: PageWorkspace, session: SessionDep) -> Response:
+def home(request: Request, workspace_id: PageViewer, session: SessionDep) -> Response:
     return _home(request, session, workspace_id)
 
 

@@ -16,7 +16,7 @@ from app.core.catalog import CATALOG, LAYER_TYPES
 from app.core.initializers import INITIALIZERS
 from app.core.training import GROUPS, PARAMS_BY_NAME
 from app.data.catalog import BUILTIN_DATASETS, SPLIT_OPTIONS
-from app.web import charts, diagram, formatting
+from app.web import auth, charts, diagram, formatting
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 
@@ -30,8 +30,15 @@ def url(context: Context, name: str, /, **params: Any) -> str:
     return str(request.app.url_path_for(name, **{k: str(v) for k, v in params.items()}))
 
 
+@pass_context
+def csrf(context: Context) -> str:
+    """The session's CSRF token for forms and htmx (empty before the browser has a session)."""
+    return auth.csrf_token(context["request"]) or ""
+
+
 templates.env.globals.update(
     url=url,
+    csrf=csrf,
     catalog=CATALOG,
     layer_types=LAYER_TYPES,
     activations=ACTIVATIONS,

@@ -15,7 +15,7 @@ from app.core.training import GROUPS, PARAMS_BY_NAME
 from app.data.catalog import COLUMN_TREATMENTS, DATASETS, SPLIT_OPTIONS, UPLOAD_KINDS
 from app.jobs.scheduler import Scheduler
 from app.services import datasets
-from app.services.training import evaluate_run, run_out, start_run
+from app.services.training import evaluate_run, resume_run, run_out, start_run
 from app.store import runs
 from app.store.tables import DatasetRecord, RunRecord
 from app.web.api.datasets import read_upload_form
@@ -23,8 +23,9 @@ from app.web.deps import (
     DataWorkerDep,
     PageDataset,
     PageModel,
+    PageOwner,
     PageRun,
-    PageWorkspace,
+    PageViewer,
     SchedulerDep,
     SessionDep,
     SettingsDep,
@@ -38,7 +39,7 @@ BUILTIN_PARAMS = {key: spec.params for key, spec in DATASETS.items()}
 
 
 @router.post("/models/{model_id}/dataset", name="choose_dataset")
-def choose_dataset(form: FormDep, record: PageModel, workspace_id: PageWorkspace, view: EditorDep,
+def choose_dataset(form: FormDep, record: PageModel, workspace_id: PageOwner, view: EditorDep,
                    worker: DataWorkerDep, scheduler: SchedulerDep) -> Response:
     """Attach a workspace dataset, or prepare a built-in one first."""
     choice = str(form.get("dataset") or "")
@@ -63,7 +64,7 @@ def choose_dataset(form: FormDep, record: PageModel, workspace_id: PageWorkspace
 
 
 @router.post("/models/{model_id}/dataset/upload", name="upload_dataset")
-async def upload_dataset(request: Request, record: PageModel, workspace_id: PageWorkspace, view: EditorDep,
+async def upload_dataset(request: Request, record: PageModel, workspace_id: PageOwner, view: EditorDep,
                          worker: DataWorkerDep) -> Response:
     try:
         folder = datasets.workspace_folder(view.settings, workspace_id) / "uploads"
@@ -101,7 +102,7 @@ def fit_output(record: PageModel, view: EditorDep) -> Response:
 
 
 @router.post("/models/{model_id}/runs", name="start_run")
-def start_training(request: Request, form: FormDep, record: PageModel, workspace_id: PageWorkspace,
+def start_training(request: Request, form: FormDep, record: PageModel, workspace_id: PageOwner,
                    view: EditorDep, scheduler: SchedulerDep) -> Response:
     values = training_form_values(form)
     try:
@@ -141,9 +142,10 @@ def prepare_dataset_again(request: Request, form: FormDep, record: PageDataset, 
 
 
 @router.get("/runs", response_class=HTMLResponse, name="runs")
-def runs_page(request: Request, workspace_id: PageWorkspace, session: SessionDep,
+def runs_page(request: Request, workspace_id: PageViewer, session: SessionDep,
               scheduler: SchedulerDep) -> Response:
-    listed = [run_out(session, scheduler, run, detail=False) for run in runs.list_runs(session, workspace_id)]
+    found = runs.list_runs(session, workspace_id) if workspace_id else []
+    listed = [run_out(session, scheduler, run, detail=False) for run in found]
     return render(request, "runs.html", {"runs": listed})
 
 
@@ -178,9 +180,10 @@ def stop_run(request: Request, run: PageRun, session: SessionDep, scheduler: Sch
 
 
 @router.post("/runs/{run_id}/resume", name="resume_run")
-def resume_run(request: Request, run: PageRun, session: SessionDep, scheduler: SchedulerDep) -> Response:
+def resume(request: Request, run: PageRun, session: SessionDep, settings: SettingsDep,
+           scheduler: SchedulerDep) -> Response:
     try:
-        scheduler.resume(run.id)
+        resume_run(session, settings, scheduler, run)
     except UserError as exc:
         return _run_page(request, session, scheduler, run, exc)
     return _after_command(request, session, scheduler, run)

@@ -19,7 +19,8 @@ RUN_TIMEOUT = 120  # s: a short run is trained and tested (the first one starts 
 def train_small_run(page: Page, base_url: str) -> int:
     """Through the page's own cookie and the API: the model gets the circle set and one trained epoch."""
     model_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
-    headers = {"Origin": base_url}
+    token = page.get_attribute('meta[name="csrf-token"]', "content")
+    headers = {"Origin": base_url, "X-CSRF-Token": token or ""}  # as the page's own scripts would send
     api: Any = page.context.request
     answer = api.post(f"{base_url}/api/v1/datasets", data={"key": "circle", "params": {"n_samples": 100}},
                       headers=headers)

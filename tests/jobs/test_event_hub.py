@@ -1,8 +1,15 @@
 """The event hub: streams get each run's events without the database, and a slow one never holds up others."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from app.jobs.event_hub import QUEUE_LIMIT, RunEventHub, StreamEvent
+
+
+def run_in_own_loop(scenario) -> None:
+    """A loop of its own in a thread: the browser tests' Playwright keeps one running in the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
 
 
 def test_events_reach_every_stream_of_their_run_only():
@@ -19,7 +26,7 @@ def test_events_reach_every_stream_of_their_run_only():
             hub.unsubscribe(subscription)
         assert hub.open_streams() == 0
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario)
 
 
 def test_a_stream_that_falls_behind_is_ended_and_the_others_keep_up():
@@ -35,4 +42,4 @@ def test_a_stream_that_falls_behind_is_ended_and_the_others_keep_up():
         assert received == list(range(1, QUEUE_LIMIT + 6))
         assert slow.overflowed and slow.queue.qsize() == 1  # its backlog dropped: it reconnects instead
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario)

@@ -175,10 +175,10 @@ def test_openapi_is_served(server):
 
 SERVE_AND_REPORT_MODULES = """
 import sys, tempfile
-from fastapi.testclient import TestClient
+from tests.browser_like import BrowserLikeClient
 from app.config import Settings
 from app.main import create_app
-with TestClient(create_app(Settings(data_dir=tempfile.mkdtemp())), headers={"Origin": "http://testserver"}) as client:
+with BrowserLikeClient(create_app(Settings(data_dir=tempfile.mkdtemp()))) as client:
     page = client.post("/models", data={"name": "Page", "starter": "convnet"})
     assert page.status_code == 200 and "93,322" in page.text, page.status_code
     token = client.post("/api/v1/workspaces").json()["token"]

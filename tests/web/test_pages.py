@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tests.browser_like import BrowserLikeClient
 
 pytestmark = pytest.mark.slow
 
@@ -24,17 +24,19 @@ def new_model(client, starter="convnet"):
     return response.headers["location"]
 
 
-def test_first_visit_gets_a_signed_httponly_workspace_cookie(browser_client):
-    response = browser_client.get("/")
+def test_the_first_model_starts_the_session_with_an_httponly_cookie(browser_client):
+    assert "set-cookie" not in browser_client.get("/").headers  # looking around stores nothing
+    response = browser_client.post("/models", data={"starter": "dense"}, follow_redirects=False)
     cookie = response.headers["set-cookie"]
-    assert "layerlab_workspace=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert "set-cookie" not in browser_client.get("/").headers  # the same workspace afterwards
+    assert "layerlab_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "set-cookie" not in browser_client.get("/").headers  # the same session afterwards
 
 
-def test_a_forged_cookie_gets_a_new_workspace(browser_client, server):
+def test_a_forged_cookie_finds_nothing(browser_client, server):
     url = new_model(browser_client)
-    forged = server.__class__(server.app, cookies={"layerlab_workspace": "someone-else"})
-    assert forged.get(url).status_code == 404
+    for name in ("layerlab_session", "layerlab_workspace"):
+        forged = server.__class__(server.app, cookies={name: "someone-else"})
+        assert forged.get(url).status_code == 404
 
 
 def test_editor_shows_summary_diagram_and_activation_help(browser_client):
@@ -93,6 +95,9 @@ def test_add_move_undo_from_the_page(browser_client):
 def test_another_workspaces_page_is_not_found(browser_client, server):
     url = new_model(browser_client)
     stranger = server.__class__(server.app)
+    assert stranger.get(url).status_code == 404  # a browser without a session
+    stranger = BrowserLikeClient(server.app)
+    new_model(stranger)
     response = stranger.get(url)
     assert response.status_code == 404 and "There is no model" in response.text
 
@@ -140,7 +145,7 @@ def test_new_models_get_telling_distinct_names(browser_client):
 
 def test_duplicating_respects_the_model_limit(server, tmp_path):
     app = create_app(Settings(data_dir=tmp_path, max_models_per_workspace=2))
-    with TestClient(app, headers={"Origin": "http://testserver"}) as client:
+    with BrowserLikeClient(app) as client:
         url = new_model(client, "dense")
         copy = client.post(f"{url}/duplicate", follow_redirects=False)
         assert copy.status_code == 303

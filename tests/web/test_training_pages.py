@@ -6,11 +6,11 @@ import socket
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.data.keras_cache import forget_mirror_failures
 from app.main import create_app
+from tests.browser_like import BrowserLikeClient
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +114,7 @@ def closed_port() -> int:
 def test_mnist_that_cannot_be_downloaded_is_explained_at_the_field_within_seconds(tmp_path):
     forget_mirror_failures()
     settings = Settings(data_dir=tmp_path, dataset_mirror=f"http://127.0.0.1:{closed_port()}/")
-    with TestClient(create_app(settings), headers={"Origin": "http://testserver"}) as client:
+    with BrowserLikeClient(create_app(settings)) as client:
         url = new_model(client, "convnet")
         editor = client.get(url).text
         assert re.search(r'value="builtin:mnist"[^>]*>MNIST \(downloaded when chosen\)', editor)

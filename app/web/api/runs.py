@@ -15,7 +15,7 @@ from app.core.errors import LimitReached, NotFound
 from app.core.runs import ACTIVE_STATES, FINAL_MODEL, RESUMABLE_STATES
 from app.core.training import settings_schema
 from app.jobs.event_hub import RunEventHub, StreamEvent
-from app.services.training import evaluate_run, run_out, saved_model, start_run
+from app.services.training import evaluate_run, resume_run, run_out, saved_model, start_run
 from app.store import runs
 from app.store.tables import RunRecord
 from app.web.api.schemas import RunDetail, RunSummary
@@ -70,9 +70,9 @@ def stop(run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> RunDetail
 
 
 @router.post("/runs/{run_id}/resume")
-def resume(run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> RunDetail:
+def resume(run: ApiRun, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep) -> RunDetail:
     """Continue an interrupted, stopped or failed run after its last saved epoch."""
-    scheduler.resume(run.id)
+    resume_run(session, settings, scheduler, run)
     session.refresh(run)
     return RunDetail.model_validate(run_out(session, scheduler, run))
 

@@ -14,7 +14,8 @@ class Strict(BaseModel):
 
 class WorkspaceCreated(BaseModel):
     workspace_id: str
-    token: str
+    token: str = Field(description="Send as `Authorization: Bearer <token>`; it is shown only this once.")
+    expires_in_days: float = Field(description="How long the token stays valid after its last use.")
 
 
 class ModelCreate(Strict):
