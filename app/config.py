@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=1000, description="Database connections the server keeps "
                                     "open (up to as many again when busy). Requests hold one only while they "
                                     "run a query; event streams hold none while they wait.")
+    database_timeout: float = Field(5.0, gt=0, description="Seconds a request waits for a busy (locked) "
+                                    "database before it answers 503 with nothing changed.")
     secret_key: str = Field("", description="Key that signs workspace cookies. Empty: a random "
                             "key is generated once and kept in the data directory.")
     host: str = Field("127.0.0.1", description="Address the `layerlab` command listens on.")
@@ -59,6 +61,11 @@ class Settings(BaseSettings):
                                   "server. 0: one per CPU core.")
     max_running_runs_per_workspace: int = Field(1, ge=1, description="Training runs one workspace may "
                                                 "have running at once; the rest wait in the queue.")
+    max_runs_per_workspace: int = Field(300, ge=1, description="Runs one workspace may keep; beyond, new "
+                                        "runs are refused until the user deletes old ones (nothing is "
+                                        "deleted on its own).")
+    workspace_quota_bytes: int = Field(2 * 1024**3, ge=1024**2, description="Disk space one workspace's "
+                                       "uploads, prepared datasets and runs may take, in bytes.")
     max_queued_runs: int = Field(200, ge=1, description="Runs that may wait in the server's queue, all "
                                  "workspaces together; beyond, new runs get 429 with a time to try again.")
     max_active_runs_per_workspace: int = Field(5, ge=1, description="Runs one workspace may have queued "
@@ -66,6 +73,11 @@ class Settings(BaseSettings):
     warm_training_workers: int = Field(1, ge=0, description="Training processes kept ready with "
                                        "TensorFlow imported (from when a model gets data), so that a run starts at "
                                        "once; each holds about 500 MB. 0: none.")
+    worker_memory_mb: int = Field(4096, ge=64, description="Memory one training process may use, in MB; "
+                                  "a run that needs more fails with that reason, and nothing else is affected.")
+    worker_silence_s: float = Field(900.0, gt=0, description="Seconds a training process may go without "
+                                    "reporting anything before it is taken as hung, stopped and its run "
+                                    "failed.")
     prepare_timeout: float = Field(300.0, gt=0, description="Seconds a dataset may take to prepare "
                                    "(decode, split, preview) in the data worker.")
     inspect_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the worker that "

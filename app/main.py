@@ -19,10 +19,12 @@ from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
 from app.jobs.event_hub import RunEventHub
-from app.jobs.executor import LocalExecutor
+from app.jobs.executor import LocalExecutor, WorkerLimits
 from app.jobs.inspector import Inspector
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
+from app.services import storage
+from app.store import sessions as session_records
 from app.store.db import make_engine, make_session_factory
 from app.web.api import catalog, datasets, models, runs, workspaces
 from app.web.auth import RateLimiter
@@ -42,18 +44,23 @@ WARM_UP_DELAY_S = 1.0
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     _ = settings.signing_key  # create or read the key now, not during a request
-    engine = make_engine(settings.resolved_database_url, settings.database_pool_size)
+    engine = make_engine(settings.resolved_database_url, settings.database_pool_size, settings.database_timeout)
     sessions = make_session_factory(engine)
     inspector = Inspector(timeout=settings.inspect_timeout)
     data_worker = WarmWorker("data", timeout=settings.prepare_timeout, preload_keras=False)
     hub = RunEventHub()
     scheduler = Scheduler(sessions, settings.data_dir, settings.running_runs_limit,
                           settings.max_running_runs_per_workspace, hub,
-                          lambda sink: LocalExecutor(sink, warm_spares=settings.warm_training_workers))
+                          lambda sink: LocalExecutor(sink, warm_spares=settings.warm_training_workers,
+                                                     limits=WorkerLimits(settings.worker_memory_mb,
+                                                                         settings.worker_silence_s)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
+        with sessions() as db:  # before any request: what a crash left behind, and ended sessions
+            storage.sweep(db, settings)
+            session_records.remove_expired(db)
         scheduler.recover()
         # Warm up TensorFlow in the worker just after start-up, so its import does not
         # compete with serving the first page.

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from app.core.catalog import CATALOG
 from app.core.errors import UserError
 from app.core.graph import Graph, Node
+
+
+def run_folder(data_dir: Path, run_id: int) -> Path:
+    """Where a run's files live, under the server's data directory."""
+    return data_dir / "runs" / str(run_id)
+
 
 # The files of a run's folder, written by the worker and read by the pages and the API.
 FINAL_MODEL = "model.keras"

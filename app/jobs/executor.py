@@ -10,9 +10,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Protocol
+
+import psutil
 
 from app.core.runs import RunState
 from app.worker.runner import run_job
@@ -20,6 +24,8 @@ from app.worker.runner import run_job
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[int, dict[str, Any]], None]
+WATCH_INTERVAL_S = 0.5  # how often a running process's memory and silence are checked
+STARTUP_ALLOWANCE_S = 180.0  # silence allowed before the first event: a cold process imports TensorFlow
 STOP_GRACE_SECONDS = 10.0  # a worker that ignores a stop this long is killed
 
 
@@ -45,15 +51,26 @@ class _Spare:
         self.process, self.conn, self.stop = process, conn, stop
 
 
+@dataclass(frozen=True)
+class WorkerLimits:
+    """What a training process may use before it is stopped, with the run failed and the reason given."""
+
+    memory_mb: int = 4096          # resident memory of the process
+    silence_s: float = 900.0       # time without any event (a process that hangs)
+
+
 class LocalExecutor:
     """One spawned process per run; events come back over a pipe, read by one thread per run.
 
     With `warm_spares`, that many processes are kept ready with TensorFlow imported, so a
-    run starts training at once instead of after seconds of imports.
+    run starts training at once instead of after seconds of imports. The thread that reads a
+    run's events also watches its process: one that needs more memory than allowed, or says
+    nothing for too long, is killed and its run failed with the reason, and nothing else is touched.
     """
 
-    def __init__(self, on_event: EventSink, warm_spares: int = 1):
+    def __init__(self, on_event: EventSink, warm_spares: int = 1, limits: WorkerLimits = WorkerLimits()):
         self._on_event = on_event
+        self._limits = limits
         self._jobs: dict[int, _Job] = {}
         self._spares: list[_Spare] = []
         self._warm_spares = warm_spares
@@ -105,21 +122,31 @@ class LocalExecutor:
         self.warm_up()  # replace the spare just used
 
     def _pump(self, run_id: int, job: _Job, receiver: Any) -> None:
+        reason: str | None = None
+        last_event: float | None = None  # until the first event the process may still be importing TensorFlow
+        began = time.monotonic()
         try:
             while True:
-                ready = wait([receiver, job.process.sentinel])
+                ready = wait([receiver, job.process.sentinel], timeout=WATCH_INTERVAL_S)
                 if receiver in ready:
                     try:
                         event = receiver.recv()
                     except (EOFError, OSError):
                         break
+                    last_event = time.monotonic()
                     if event.get("type") == "finished":
                         job.finished = True
                     self._deliver(run_id, event)
                     if job.finished:
                         break
-                elif not receiver.poll():
+                elif ready and not receiver.poll():
                     break
+                else:
+                    silent = time.monotonic() - (last_event or began)
+                    reason = self._over_limits(job, silent, started=last_event is not None)
+                    if reason is not None:
+                        job.process.kill()
+                        break
             job.process.join(timeout=STOP_GRACE_SECONDS)
         finally:
             receiver.close()
@@ -127,10 +154,27 @@ class LocalExecutor:
                 self._jobs.pop(run_id, None)
             if not job.finished:
                 code = job.process.exitcode
-                self._deliver(run_id, {"type": "finished", "state": RunState.FAILED, "reason": (
+                self._deliver(run_id, {"type": "finished", "state": RunState.FAILED, "reason": reason or (
                     f"The training process stopped unexpectedly (exit code {code}): it was killed or ran "
                     "out of memory. Its epochs up to the last saved one are kept; try a smaller batch size "
                     "or model.")})
+
+    def _over_limits(self, job: _Job, silent_s: float, started: bool) -> str | None:
+        """Why the run's process must be stopped now, or None while it keeps within its limits."""
+        limits = self._limits
+        try:
+            resident_mb = psutil.Process(job.process.pid).memory_info().rss / 2**20
+        except (psutil.Error, ValueError):
+            resident_mb = 0.0
+        if resident_mb > limits.memory_mb:
+            return (f"The model needed more than {limits.memory_mb} MB of memory (LAYERLAB_WORKER_MEMORY_MB), "
+                    "so its training process was stopped. Try a smaller batch size, fewer units or filters, "
+                    "or pooling earlier in the network. Its epochs up to the last saved one are kept.")
+        if silent_s > (limits.silence_s if started else max(limits.silence_s, STARTUP_ALLOWANCE_S)):
+            return (f"The training process reported nothing for {silent_s:.0f} s "
+                    f"(LAYERLAB_WORKER_SILENCE_S), so it was taken as hung and stopped. Its epochs up to "
+                    "the last saved one are kept.")
+        return None
 
     def _deliver(self, run_id: int, event: dict[str, Any]) -> None:
         try:

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.errors import Conflict
-from app.core.runs import ACTIVE_STATES, CHECKPOINT, ENDED_STATES, RESUMABLE_STATES, RunState
+from app.core.runs import ACTIVE_STATES, CHECKPOINT, ENDED_STATES, RESUMABLE_STATES, RunState, run_folder
 from app.jobs.event_hub import RunEventHub, StreamEvent
 from app.jobs.executor import Executor
 from app.store.tables import RunEvent, RunRecord, utcnow
@@ -44,7 +44,7 @@ class Scheduler:
         self._closing = False
 
     def run_folder(self, run_id: int) -> Path:
-        return self.data_dir / "runs" / str(run_id)
+        return run_folder(self.data_dir, run_id)
 
     # --- start-up and shutdown -------------------------------------------------
 

@@ -28,6 +28,7 @@ from app.data.catalog import BUILTIN_DATASETS, DATASETS, UploadLimits
 from app.data.keras_cache import how_to_get, is_cached, probe_mirror, recent_mirror_failure
 from app.data.prepared import DatasetMeta, read_meta
 from app.jobs.warm_worker import WarmWorker
+from app.services import storage
 from app.store import repository
 from app.store.tables import DatasetRecord, ModelDataset, ModelRecord, is_possible_id
 
@@ -60,17 +61,19 @@ def add_builtin(session: Session, settings: Settings, worker: WarmWorker, worksp
         return existing  # choosing Digits twice gives the same dataset, not a second copy
     relative = Path("builtin") / f"{key}-{hashlib.sha256(spec.encode()).hexdigest()[:16]}"
     folder = settings.data_dir / relative
-    if (folder / "meta.json").exists():
-        meta = read_meta(folder)
-    else:
-        check_downloadable(settings, key)
-        _check_room_for_a_dataset(session, settings, workspace_id)
-        meta = _prepare(worker, {"source": "builtin", "key": key, "params": params, "options": options,
-                                 "folder": str(folder), "cache_dir": str(settings.dataset_cache),
-                                 "mirror": settings.dataset_mirror})
-    title = name or meta.name
-    return _record(session, settings, workspace_id, repository.checked_dataset_name(title), "builtin", spec,
-                   relative, meta)
+    _check_room_for_a_dataset(session, settings, workspace_id)
+    with storage.folders_lock:  # recorded before anyone may find the shared folder unused
+        if (folder / "meta.json").exists():
+            meta = read_meta(folder)
+        else:
+            check_downloadable(settings, key)
+            storage.check_quota(session, settings, workspace_id)
+            meta = _prepare(worker, {"source": "builtin", "key": key, "params": params, "options": options,
+                                     "folder": str(folder), "cache_dir": str(settings.dataset_cache),
+                                     "mirror": settings.dataset_mirror})
+        title = name or meta.name
+        return _record(session, settings, workspace_id, repository.checked_dataset_name(title), "builtin", spec,
+                       relative, meta)
 
 
 def check_downloadable(settings: Settings, key: str) -> None:
@@ -105,6 +108,7 @@ def _prepare_upload(settings: Settings, worker: WarmWorker, workspace_id: str, k
 def add_upload(session: Session, settings: Settings, worker: WarmWorker, workspace_id: str, kind: str,
                uploaded: Path, options: dict[str, Any]) -> DatasetRecord:
     _check_room_for_a_dataset(session, settings, workspace_id)
+    storage.check_quota(session, settings, workspace_id, adding=uploaded.stat().st_size)
     relative, meta = _prepare_upload(settings, worker, workspace_id, kind, uploaded, options)
     spec = json.dumps({"kind": kind, "suffix": uploaded.suffix, "options": options}, sort_keys=True)
     name = repository.checked_dataset_name(options.get("name") or meta.name)
@@ -122,11 +126,14 @@ def reprepare(session: Session, settings: Settings, worker: WarmWorker, record: 
     if not source.exists():
         raise Conflict("The original file of this dataset is gone; upload it again.")
     options = {**options, "name": record.name}
+    storage.check_quota(session, settings, record.workspace_id, adding=source.stat().st_size)
     relative, meta = _prepare_upload(settings, worker, record.workspace_id, record.source, source, options)
-    # The old folder stays: earlier runs point at it and can still be evaluated or resumed.
+    old_folder = record.folder
     record.folder, record.meta_json = str(relative), meta.to_json()
     record.spec_json = json.dumps({**spec, "options": options}, sort_keys=True)
     session.commit()
+    # The old folder goes, unless earlier runs use it (they can still be evaluated or resumed).
+    storage.release_folder(session, settings.data_dir, old_folder)
     return record
 
 
@@ -166,11 +173,11 @@ def meta_of(record: DatasetRecord) -> DatasetMeta:
 
 
 def delete_dataset(session: Session, settings: Settings, record: DatasetRecord) -> None:
-    folder = settings.data_dir / record.folder
+    """Delete the dataset, and its files unless another dataset or a run still uses them."""
+    folder = record.folder
     session.delete(record)
     session.commit()
-    if record.source != "builtin":  # built-in folders are shared between workspaces
-        shutil.rmtree(folder, ignore_errors=True)
+    storage.release_folder(session, settings.data_dir, folder)
 
 
 def attached_dataset(session: Session, model: ModelRecord) -> DatasetRecord | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from app.core.validation import Report, validate
 from app.data.prepared import DatasetMeta
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
-from app.services import datasets
+from app.services import datasets, storage
 from app.store import repository, runs
 from app.store.tables import ModelRecord, RunRecord
 
@@ -40,6 +41,11 @@ def start_run(session: Session, settings: Settings, scheduler: Scheduler, worksp
     errors = [i for i in check_training(graph, meta, config, report) if i.severity == "error"]
     if errors:
         raise errors[0].as_error(others=errors)
+    kept = runs.count_runs(session, workspace_id)
+    if kept >= settings.max_runs_per_workspace:
+        raise Conflict(f"This workspace keeps {kept} runs, the most allowed (LAYERLAB_MAX_RUNS_PER_WORKSPACE). "
+                       "Delete runs you no longer need (on the Runs page), then train again.")
+    storage.check_quota(session, settings, workspace_id)
     if runs.active_runs(session, workspace_id) >= settings.max_active_runs_per_workspace:
         raise LimitReached(f"This workspace already has {settings.max_active_runs_per_workspace} runs queued or "
                            "running, the most allowed. Wait for one to finish or stop one.")
@@ -52,6 +58,16 @@ def start_run(session: Session, settings: Settings, scheduler: Scheduler, worksp
     scheduler.dispatch()
     session.refresh(run)
     return run
+
+
+def delete_run(session: Session, scheduler: Scheduler, run: RunRecord) -> None:
+    """Delete an ended run with its files (its dataset's files too, when nothing else uses them)."""
+    if RunState(run.state).active:
+        raise Conflict(f"Run {run.id} is {run.state}; stop it before deleting it.")
+    folder, dataset_folder = scheduler.run_folder(run.id), run.dataset_folder
+    runs.delete_run(session, run)
+    shutil.rmtree(folder, ignore_errors=True)
+    storage.release_folder(session, scheduler.data_dir, dataset_folder)
 
 
 def resume_run(session: Session, settings: Settings, scheduler: Scheduler, run: RunRecord) -> None:
@@ -122,11 +138,12 @@ def run_out(session: Session, scheduler: Scheduler, run: RunRecord, detail: bool
     config = json.loads(run.config_json)
     state = RunState(run.state)
     model = saved_model(scheduler, run)
-    saved_epoch = checkpoint_epoch(scheduler, run) if detail and state.resumable else None
+    saved_epoch = checkpoint_epoch(scheduler, run) if detail else None
+    has_checkpoint = saved_epoch is not None if detail else (scheduler.run_folder(run.id) / CHECKPOINT).exists()
     graph = Graph.model_validate_json(run.graph_json)
     out = {
         "id": run.id, "state": state.value, "reason": run.reason,
-        "active": state.active, "resumable": state.resumable and saved_epoch is not None,
+        "active": state.active, "resumable": state.resumable and has_checkpoint,
         "model_id": run.model_id, "model_name": run.model_name,
         "dataset_id": run.dataset_id, "dataset_name": run.dataset_name,
         "architecture": architecture_line(graph),

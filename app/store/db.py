@@ -13,10 +13,11 @@ from app.store.tables import Base
 POOL_TIMEOUT_S = 10  # a request waits this long for a free connection before it is told to retry
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = 10, busy_timeout_s: float = 5.0) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=pool_size,
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
+                               pool_size=pool_size,
                                max_overflow=pool_size, pool_timeout=POOL_TIMEOUT_S)
 
         @event.listens_for(engine, "connect")

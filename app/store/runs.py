@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
@@ -29,6 +29,16 @@ def list_runs(session: Session, workspace_id: str, model_id: int | None = None) 
     if model_id is not None:
         query = query.where(RunRecord.model_id == model_id)
     return list(session.scalars(query.order_by(RunRecord.id.desc())))
+
+
+def count_runs(session: Session, workspace_id: str) -> int:
+    return session.scalar(select(func.count()).where(RunRecord.workspace_id == workspace_id)) or 0
+
+
+def delete_run(session: Session, run: RunRecord) -> None:
+    session.execute(delete(RunEvent).where(RunEvent.run_id == run.id))
+    session.delete(run)
+    session.commit()
 
 
 def active_runs(session: Session, workspace_id: str) -> int:

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import TooLarge, UserError
+from app.core.text import byte_size
 from app.web.errors import error_response
-from app.web.formatting import byte_size
 
 UPLOAD_PATH_SUFFIX = "/upload"
 MAX_JSON_DEPTH = 32  # LayerLab's own bodies nest 4 deep; deeper ones are refused before parsing

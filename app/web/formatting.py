@@ -18,16 +18,6 @@ def number(value: int | float | None) -> str:
     return f"{value:,}"
 
 
-def byte_size(value: float | None) -> str:
-    if value is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{value:,.1f} GB"
-
-
 def param_text(value: Any) -> str:
     """A parameter value as the editor's text inputs show it."""
     if value is None:

@@ -19,7 +19,7 @@ from app.core.errors import NotFound, UserError
 from app.core.graph import Graph, check_model_name
 from app.core.starters import STARTERS
 from app.core.training import PARAMS_BY_NAME
-from app.services import datasets
+from app.services import datasets, storage
 from app.services.editing import apply_edit, create_model, describe_model, duplicate_model
 from app.services.training import DATA_DEPENDENT_SETTINGS, next_run_settings
 from app.store import repository, runs
@@ -163,8 +163,11 @@ def _home(request: Request, session: Any, workspace_id: str | None, error: UserE
           form_values: dict[str, Any] | None = None) -> Response:
     records = repository.list_models(session, workspace_id) if workspace_id else []
     models = [(r, len(repository.load_graph(r).nodes)) for r in records]
+    settings = request.app.state.settings
     context = {"models": models, "starters": STARTERS.values(), "error": error, "form_values": form_values or {},
-               "recent_runs": runs.list_runs(session, workspace_id)[:5] if workspace_id else []}
+               "recent_runs": runs.list_runs(session, workspace_id)[:5] if workspace_id else [],
+               "storage_used": storage.workspace_usage(session, settings, workspace_id) if workspace_id else 0,
+               "storage_quota": settings.workspace_quota_bytes}
     return render(request, "home.html", context, status_code=status_of(error) if error else 200)
 
 

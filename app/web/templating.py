@@ -14,6 +14,7 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from app.core.activations import ACTIVATIONS
 from app.core.catalog import CATALOG, LAYER_TYPES
 from app.core.initializers import INITIALIZERS
+from app.core.text import byte_size
 from app.core.training import GROUPS, PARAMS_BY_NAME
 from app.data.catalog import BUILTIN_DATASETS, SPLIT_OPTIONS
 from app.web import auth, charts, diagram, formatting
@@ -54,7 +55,7 @@ templates.env.globals.update(
 templates.env.filters.update(
     shape=formatting.shape_text,
     number=formatting.number,
-    size=formatting.byte_size,
+    size=byte_size,
     param_text=formatting.param_text,
     compact_number=formatting.compact_number,
     test_result=formatting.test_result,

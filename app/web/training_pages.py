@@ -15,7 +15,7 @@ from app.core.training import GROUPS, PARAMS_BY_NAME
 from app.data.catalog import COLUMN_TREATMENTS, DATASETS, SPLIT_OPTIONS, UPLOAD_KINDS
 from app.jobs.scheduler import Scheduler
 from app.services import datasets
-from app.services.training import evaluate_run, resume_run, run_out, start_run
+from app.services.training import delete_run, evaluate_run, resume_run, run_out, start_run
 from app.store import runs
 from app.store.tables import DatasetRecord, RunRecord
 from app.web.api.datasets import read_upload_form
@@ -187,6 +187,15 @@ def resume(request: Request, run: PageRun, session: SessionDep, settings: Settin
     except UserError as exc:
         return _run_page(request, session, scheduler, run, exc)
     return _after_command(request, session, scheduler, run)
+
+
+@router.post("/runs/{run_id}/delete", name="delete_run")
+def delete(request: Request, run: PageRun, session: SessionDep, scheduler: SchedulerDep) -> Response:
+    try:
+        delete_run(session, scheduler, run)
+    except UserError as exc:
+        return _run_page(request, session, scheduler, run, exc)
+    return redirect_to(request, request.app.url_path_for("runs"))
 
 
 @router.post("/runs/{run_id}/evaluate", name="evaluate_run")

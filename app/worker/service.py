@@ -7,6 +7,9 @@ the worker process alone.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -16,6 +19,7 @@ from app.worker.environment import quiet_tensorflow
 
 # Clearing Keras' global state costs about 200 ms, so do it now and then, not per build.
 CLEAR_SESSION_EVERY = 100
+PARENT_CHECK_S = 0.5
 
 
 def _summarize(payload: dict[str, Any]) -> Any:
@@ -44,8 +48,17 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
+def _exit_with_parent() -> None:
+    """A worker whose server was killed stops too, rather than finish writing files nobody will own."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
 def serve(conn: Connection, preload_keras: bool = True) -> None:
     quiet_tensorflow()
+    threading.Thread(target=_exit_with_parent, name="parent watch", daemon=True).start()
     if preload_keras:
         import keras
     conn.send(("ready", None))

@@ -20,6 +20,7 @@ describe the same finished epoch, from which "resume": true continues.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -135,11 +136,14 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
                        checkpoint_epoch=progress.checkpoint_epoch, **stop.detail)
 
     early = _early_stopping_detail(stopper)
-    if progress.checkpoint_epoch == len(history) and not early.get("restored_best_weights"):
-        shutil.copyfile(run_dir / CHECKPOINT, run_dir / (".tmp-" + FINAL_MODEL))  # the same weights: no second save
-        os.replace(run_dir / (".tmp-" + FINAL_MODEL), run_dir / FINAL_MODEL)
-    else:
-        _save_model(model, run_dir / FINAL_MODEL)
+    try:
+        if progress.checkpoint_epoch == len(history) and not early.get("restored_best_weights"):
+            _copy_atomically(run_dir / CHECKPOINT, run_dir / FINAL_MODEL)  # the same weights: no second save
+        else:
+            _save_model(model, run_dir / FINAL_MODEL)
+    except OSError as exc:
+        return _result(RunState.FAILED, _not_saved("the trained model", exc, progress.checkpoint_epoch), config,
+                       history, started, checkpoint_epoch=progress.checkpoint_epoch)
     evaluation = None
     if request.get("evaluate", True):
         evaluation = evaluate_model(model, arrays, meta, config, run_dir=run_dir)
@@ -288,12 +292,16 @@ class _Progress(keras.callbacks.Callback):
     def _checkpoint(self, done: int) -> None:
         self.unsaved = None
         saving = time.monotonic()
-        _save_model(self.model, self.run_dir / CHECKPOINT)
+        try:
+            _save_model(self.model, self.run_dir / CHECKPOINT)
+            # Written second, so the epoch it names is always the one in checkpoint.keras or older.
+            _write_json(self.run_dir / CHECKPOINT_STATE,
+                        {"epoch": done, "epochs": self.config.epochs, "history": self.history,
+                         "config": self.config.get_config(), "saved_at": time.time()})
+        except OSError as exc:  # a full disk, most likely: the earlier checkpoint is still whole
+            raise _StopTraining(RunState.FAILED,
+                                _not_saved(f"the checkpoint of epoch {done}", exc, self.checkpoint_epoch)) from exc
         self.last_save_s = time.monotonic() - saving
-        # Written second, so the epoch it names is always the one in checkpoint.keras or older.
-        _write_json(self.run_dir / CHECKPOINT_STATE,
-                    {"epoch": done, "epochs": self.config.epochs, "history": self.history,
-                     "config": self.config.get_config(), "saved_at": time.time()})
         self.last_checkpoint, self.checkpoint_epoch = time.monotonic(), done
         self.emit({"type": "checkpoint", "epoch": done, "path": CHECKPOINT})
 
@@ -367,14 +375,39 @@ def _read_checkpoint_state(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(state_path.read_text())
 
 
+def _not_saved(what: str, exc: OSError, kept_epoch: int | None) -> str:
+    full = " (the server's disk is full)" if exc.errno == errno.ENOSPC else ""
+    kept = f"Epochs up to {kept_epoch} are saved and kept" if kept_epoch else "No epoch could be saved"
+    return (f"Could not save {what}: {exc.strerror or exc}{full}. {kept}; once there is space again "
+            "(delete old runs or datasets), resume the run.")
+
+
 def _save_model(model: keras.Model, path: Path) -> None:
     tmp = path.with_name(".tmp-" + path.name)  # Keras insists on the .keras ending
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a partial file would only take the space that is missing
+        raise
+
+
+def _copy_atomically(source: Path, path: Path) -> None:
+    tmp = path.with_name(".tmp-" + path.name)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 

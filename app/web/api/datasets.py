@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.core.errors import NotFound, UserError
+from app.core.errors import NotFound, Unavailable, UserError
 from app.data.catalog import catalog_as_dict
 from app.services import datasets
 from app.store import repository
@@ -89,15 +89,22 @@ async def read_upload_form(request: Request, folder: Path) -> tuple[str, dict[st
 
 async def _save(upload: Any, folder: Path, suffix: str) -> Path:
     """Copy the upload into the workspace folder; disk work runs in a thread, off the event loop."""
-    await run_in_threadpool(folder.mkdir, parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}{suffix}"
-    handle = await run_in_threadpool(open, path, "wb")
     try:
-        while chunk := await upload.read(1024 * 1024):
-            await run_in_threadpool(handle.write, chunk)
+        await run_in_threadpool(folder.mkdir, parents=True, exist_ok=True)
+        handle = await run_in_threadpool(open, path, "wb")
+        try:
+            while chunk := await upload.read(1024 * 1024):
+                await run_in_threadpool(handle.write, chunk)
+        finally:
+            await run_in_threadpool(handle.close)
+    except OSError as exc:
+        await run_in_threadpool(path.unlink, missing_ok=True)
+        raise Unavailable(f"The upload could not be stored on the server ({exc.strerror or exc}); nothing "
+                          "was kept. Try again later, or tell whoever runs this server that its disk is full.",
+                          field="file") from exc
     finally:
-        await run_in_threadpool(handle.close)
-    await upload.close()
+        await upload.close()
     return path
 
 

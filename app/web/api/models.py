@@ -66,7 +66,7 @@ def rename(body: ModelRename, record: ApiModel, session: SessionDep, settings: S
 
 
 @router.delete("/models/{model_id}", status_code=204)
-def delete(record: ApiModel, session: SessionDep) -> Response:
+def delete_model(record: ApiModel, session: SessionDep) -> Response:
     repository.delete_model(session, record)
     return Response(status_code=204)
 

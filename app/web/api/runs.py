@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +15,7 @@ from app.core.errors import LimitReached, NotFound
 from app.core.runs import ACTIVE_STATES, FINAL_MODEL, RESUMABLE_STATES
 from app.core.training import settings_schema
 from app.jobs.event_hub import RunEventHub, StreamEvent
-from app.services.training import evaluate_run, resume_run, run_out, saved_model, start_run
+from app.services.training import delete_run, evaluate_run, resume_run, run_out, saved_model, start_run
 from app.store import runs
 from app.store.tables import RunRecord
 from app.web.api.schemas import RunDetail, RunSummary
@@ -58,6 +58,13 @@ def list_runs(workspace_id: ApiWorkspace, session: SessionDep, scheduler: Schedu
 def get_run(run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> RunDetail:
     """State, settings, per-epoch metrics, thinned batch losses and the evaluation."""
     return RunDetail.model_validate(run_out(session, scheduler, run))
+
+
+@router.delete("/runs/{run_id}", status_code=204)
+def remove_run(run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> Response:
+    """Delete an ended run with its files (409 while it is queued or running: stop it first)."""
+    delete_run(session, scheduler, run)
+    return Response(status_code=204)
 
 
 @router.post("/runs/{run_id}/stop")

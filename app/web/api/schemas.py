@@ -100,7 +100,7 @@ class RunSummary(BaseModel):
     config: dict[str, Any] = Field(description="The training settings it ran with.")
     epochs_done: int
     epochs: int | None
-    saved_epoch: int | None = Field(description="The last epoch in its checkpoint (resumable runs).")
+    saved_epoch: int | None = Field(description="The last epoch saved in its checkpoint (null in lists).")
     queue_position: int | None = Field(description="1 for the next run to start; null unless queued.")
     created_at: datetime
     started_at: datetime | None
