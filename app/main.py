@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
@@ -33,6 +33,7 @@ from app.web.cookies import SessionCookieMiddleware
 from app.web.errors import install_error_handlers
 from app.web.pages import router as pages_router
 from app.web.security import SecurityMiddleware
+from app.web.templating import templates
 from app.web.training_pages import router as training_router
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -78,12 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Assemble, train and improve Keras networks. Every page action has a twin here.")
 
     @app.get("/docs", include_in_schema=False)
-    def api_docs() -> HTMLResponse:
-        # Served from static/vendor, not a CDN, so the docs work in a workshop room without internet.
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="LayerLab API",
-                                   swagger_js_url="/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/vendor/swagger-ui-dist/swagger-ui.css",
-                                   swagger_favicon_url="/static/favicon.svg")
+    def api_docs(request: Request) -> Response:
+        # Swagger UI from static/vendor, not a CDN, so the docs work in a workshop room without internet.
+        return templates.TemplateResponse(request, "docs.html", {})
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.inspector = inspector
@@ -98,7 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in (workspaces.router, catalog.router, models.router, datasets.router, runs.router):
         for route in router.routes:  # "api.<function>", so page and API route names never collide
-            route.name = route.name if route.name.startswith("api.") else f"api.{route.name}"  # type: ignore[attr-defined]
+            if isinstance(route, APIRoute) and not route.name.startswith("api."):
+                route.summary = route.summary or route.name.replace("_", " ").capitalize()
+                route.name = f"api.{route.name}"
         app.include_router(router, prefix="/api/v1")
     app.include_router(pages_router)
     app.include_router(training_router)

@@ -131,7 +131,36 @@ def predicted_vs_true(report: dict[str, Any], width: int = 360, height: int = 32
     return Markup("".join(parts))
 
 
+HEAT_LEVELS = 10  # confusion-matrix shades, one CSS class each (the policy allows no inline styles)
+
+
 def heat(value: int, row_total: int) -> str:
-    """Background for a confusion-matrix cell: darker for a larger share of its row."""
+    """The class of a confusion-matrix cell: darker for a larger share of its row."""
     share = value / row_total if row_total else 0.0
-    return f"background: rgba(36, 86, 199, {0.08 + 0.8 * share:.2f}); color: {'#fff' if share > 0.55 else 'inherit'}"
+    return f"heat-{round(share * HEAT_LEVELS)}"
+
+
+def bar(fraction: float, label: str = "") -> Markup:
+    """A horizontal bar as wide as `fraction` of its box (an SVG shape: no inline style needed)."""
+    width = max(0.0, min(1.0, fraction)) * 100
+    return Markup(f'<svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" role="img" '
+                  f'aria-label="{escape(label)}"><rect width="{width:.1f}" height="10" rx="1.5"/></svg>')
+
+
+def histogram(counts: Sequence[int], titles: Sequence[str] = (), label: str = "Histogram") -> Markup:
+    """Bars side by side, each as tall as its share of the largest, with its title on hover."""
+    top = max(counts, default=0) or 1
+    slot = 100 / max(1, len(counts))
+    rects = []
+    for index, count in enumerate(counts):
+        height = max(0.5, 60 * count / top)
+        title = f"<title>{escape(titles[index])}</title>" if index < len(titles) else ""
+        rects.append(f'<rect x="{index * slot + slot * 0.06:.2f}" y="{60 - height:.2f}" width="{slot * 0.88:.2f}" '
+                     f'height="{height:.2f}">{title}</rect>')
+    return Markup(f'<svg class="histogram" viewBox="0 0 100 60" preserveAspectRatio="none" role="img" '
+                  f'aria-label="{escape(label)}">{"".join(rects)}</svg>')
+
+
+def swatch(index: int) -> Markup:
+    return Markup(f'<svg class="swatch" viewBox="0 0 10 10" aria-hidden="true">'
+                  f'<circle cx="5" cy="5" r="5" fill="{colour(index)}"/></svg>')

@@ -155,7 +155,7 @@ def delete_dataset(record: ApiDataset, session: SessionDep, settings: SettingsDe
 
 
 @router.put("/models/{model_id}/dataset")
-def attach(body: AttachRequest, record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep,
+def attach_dataset(body: AttachRequest, record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep,
            settings: SettingsDep, scheduler: SchedulerDep) -> dict[str, Any]:
     """Attach a dataset: the Input layer takes the data's shape; the fitting output and loss are proposed."""
     dataset = datasets.get_dataset(session, workspace_id, body.dataset_id)

@@ -48,7 +48,7 @@ def list_models(workspace_id: ApiWorkspace, session: SessionDep) -> list[ModelLi
 
 
 @router.post("/models", status_code=201)
-def create(body: ModelCreate, workspace_id: ApiWorkspace, session: SessionDep,
+def create_from_starter(body: ModelCreate, workspace_id: ApiWorkspace, session: SessionDep,
            settings: SettingsDep) -> ModelOut:
     """Create a model from a starter (see GET /api/v1/starters)."""
     return model_out(create_model(session, settings, workspace_id, body.name, body.starter), settings)
@@ -60,7 +60,7 @@ def get_model(record: ApiModel, settings: SettingsDep) -> ModelOut:
 
 
 @router.patch("/models/{model_id}")
-def rename(body: ModelRename, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
+def rename_model(body: ModelRename, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
     repository.rename_model(session, record, check_model_name(body.name))
     return model_out(record, settings)
 

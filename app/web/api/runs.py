@@ -40,7 +40,7 @@ def training_settings() -> list[dict[str, Any]]:
 
 
 @router.post("/models/{model_id}/runs", status_code=201)
-def start(body: dict[str, Any], record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep,
+def train_model(body: dict[str, Any], record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep,
           settings: SettingsDep, scheduler: SchedulerDep) -> RunDetail:
     """Train the model on its dataset; the body overrides the suggested settings (GET /training-settings)."""
     run = start_run(session, settings, scheduler, workspace_id, record, body)
