@@ -23,7 +23,8 @@ def edit_latencies(client: httpx.Client, model_id: int, count: int, start: int) 
     took = []
     for units in range(start, start + count):
         began = time.perf_counter()
-        assert client.patch(f"/api/v1/models/{model_id}/layers/n3", json={"params": {"units": units}}).status_code == 200
+        edited = client.patch(f"/api/v1/models/{model_id}/layers/n3", json={"params": {"units": units}})
+        assert edited.status_code == 200
         assert client.get(f"/api/v1/models/{model_id}/summary").status_code == 200
         took.append(time.perf_counter() - began)
     return took

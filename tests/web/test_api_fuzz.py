@@ -34,7 +34,8 @@ def api_schema(fuzzed_app):
 
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
 def test_no_request_gets_a_server_error(case, fuzzed_app):
     _, token = fuzzed_app
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=[not_a_server_error])
