@@ -31,12 +31,15 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def start_server(data_dir: str, port: int) -> tuple[subprocess.Popen, float]:
-    """Launch the server as the `layerlab` command does; returns the process and the seconds until GET / answered."""
-    env = {**os.environ, "LAYERLAB_DATA_DIR": data_dir}
+def start_server(data_dir: str, port: int,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+    """Launch the server with the `layerlab` command, as the README does (its log goes to
+    server.log in the data folder); returns the process and the seconds until GET / answered."""
+    env = {**os.environ, "LAYERLAB_DATA_DIR": data_dir, **(extra_env or {})}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
+    with open(Path(data_dir) / "server.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     while True:
         if proc.poll() is not None:

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[int, dict[str, Any]], None]
 WATCH_INTERVAL_S = 0.5  # how often a running process's memory and silence are checked
 STARTUP_ALLOWANCE_S = 180.0  # silence allowed before the first event: a cold process imports TensorFlow
+# A process serves runs one after another (importing TensorFlow costs more than a small run), up to
+# this many, and while it stays below this size; then a fresh one takes over.
+MAX_RUNS_PER_PROCESS = 25
+REUSE_BELOW_MB = 1500
 STOP_GRACE_SECONDS = 10.0  # a worker that ignores a stop this long is killed
 
 
@@ -37,18 +41,37 @@ class Executor(Protocol):
     def shutdown(self) -> None: ...
 
 
-class _Job:
-    def __init__(self, process: multiprocessing.process.BaseProcess, stop: Any):
-        self.process = process
-        self.stop = stop
-        self.finished = False
-
-
-class _Spare:
-    """A training process that has imported TensorFlow already and waits for its run."""
+class _Worker:
+    """A training process that has imported TensorFlow (or is importing it) and trains one run at a time."""
 
     def __init__(self, process: multiprocessing.process.BaseProcess, conn: Any, stop: Any):
         self.process, self.conn, self.stop = process, conn, stop
+        self.runs = 0  # runs it has been given
+
+    def reusable(self) -> bool:
+        """Whether it may take another run: alive, not worn by many runs, not grown too big."""
+        if not self.process.is_alive() or self.runs >= MAX_RUNS_PER_PROCESS:
+            return False
+        try:
+            return psutil.Process(self.process.pid).memory_info().rss < REUSE_BELOW_MB * 2**20
+        except (psutil.Error, ValueError):
+            return False
+
+    def retire(self) -> None:
+        """Ask it to exit (it is idle); kill it if it cannot be asked."""
+        try:
+            self.conn.send(None)
+            self.conn.close()
+        except (BrokenPipeError, OSError):
+            self.process.kill()
+
+
+class _Job:
+    def __init__(self, worker: _Worker):
+        self.worker = worker
+        self.process = worker.process
+        self.stop = worker.stop
+        self.finished = False
 
 
 @dataclass(frozen=True)
@@ -62,8 +85,9 @@ class WorkerLimits:
 class LocalExecutor:
     """One spawned process per run; events come back over a pipe, read by one thread per run.
 
-    With `warm_spares`, that many processes are kept ready with TensorFlow imported, so a
-    run starts training at once instead of after seconds of imports. The thread that reads a
+    With `warm_spares`, up to that many idle processes are kept ready with TensorFlow imported
+    (started by `warm_up`, and by runs that end), so a run starts training at once instead of
+    after seconds of imports. The thread that reads a
     run's events also watches its process: one that needs more memory than allowed, or says
     nothing for too long, is killed and its run failed with the reason, and nothing else is touched.
     """
@@ -72,19 +96,19 @@ class LocalExecutor:
         self._on_event = on_event
         self._limits = limits
         self._jobs: dict[int, _Job] = {}
-        self._spares: list[_Spare] = []
+        self._spares: list[_Worker] = []
         self._warm_spares = warm_spares
         self._closed = False
         self._lock = threading.Lock()
         self._context = multiprocessing.get_context("spawn")
 
-    def _start_process(self, name: str) -> _Spare:
+    def _start_process(self, name: str) -> _Worker:
         parent, child = self._context.Pipe()
         stop = self._context.Event()
         process = self._context.Process(target=run_job, args=(child, stop), name=name, daemon=True)
         process.start()
         child.close()
-        return _Spare(process, parent, stop)
+        return _Worker(process, parent, stop)
 
     def warm_up(self) -> None:
         """Start the spare processes (in the background: spawning takes a moment)."""
@@ -103,7 +127,7 @@ class LocalExecutor:
                         self._spares.append(spare)
         threading.Thread(target=fill, daemon=True, name="layerlab-spares").start()
 
-    def _take_spare(self) -> _Spare | None:
+    def _take_spare(self) -> _Worker | None:
         with self._lock:
             while self._spares:
                 spare = self._spares.pop(0)
@@ -113,51 +137,65 @@ class LocalExecutor:
 
     def submit(self, run_id: int, request: dict[str, Any]) -> None:
         worker = self._take_spare() or self._start_process(f"layerlab-run-{run_id}")
+        worker.stop.clear()  # a stop asked of its previous run is not this run's
+        worker.runs += 1
         worker.conn.send(request)
-        job = _Job(worker.process, worker.stop)
+        job = _Job(worker)
         with self._lock:
             self._jobs[run_id] = job
         threading.Thread(target=self._pump, args=(run_id, job, worker.conn), daemon=True,
                          name=f"layerlab-run-{run_id}-events").start()
-        self.warm_up()  # replace the spare just used
+        # No new spare now: importing TensorFlow would compete with this run for the CPU, and when the
+        # run ends its process becomes the spare.
 
     def _pump(self, run_id: int, job: _Job, receiver: Any) -> None:
+        """Hand the run's events on; when it ends, give its process back (or retire it); when the process
+        dies, or breaks its limits, fail the run with the reason."""
         reason: str | None = None
         last_event: float | None = None  # until the first event the process may still be importing TensorFlow
         began = time.monotonic()
-        try:
-            while True:
-                ready = wait([receiver, job.process.sentinel], timeout=WATCH_INTERVAL_S)
-                if receiver in ready:
-                    try:
-                        event = receiver.recv()
-                    except (EOFError, OSError):
-                        break
-                    last_event = time.monotonic()
-                    if event.get("type") == "finished":
-                        job.finished = True
-                    self._deliver(run_id, event)
-                    if job.finished:
-                        break
-                elif ready and not receiver.poll():
+        while True:
+            ready = wait([receiver, job.process.sentinel], timeout=WATCH_INTERVAL_S)
+            if receiver in ready:
+                try:
+                    event = receiver.recv()
+                except (EOFError, OSError):
                     break
-                else:
-                    silent = time.monotonic() - (last_event or began)
-                    reason = self._over_limits(job, silent, started=last_event is not None)
-                    if reason is not None:
-                        job.process.kill()
-                        break
-            job.process.join(timeout=STOP_GRACE_SECONDS)
-        finally:
-            receiver.close()
-            with self._lock:
-                self._jobs.pop(run_id, None)
-            if not job.finished:
-                code = job.process.exitcode
-                self._deliver(run_id, {"type": "finished", "state": RunState.FAILED, "reason": reason or (
-                    f"The training process stopped unexpectedly (exit code {code}): it was killed or ran "
-                    "out of memory. Its epochs up to the last saved one are kept; try a smaller batch size "
-                    "or model.")})
+                last_event = time.monotonic()
+                if event.get("type") == "finished":
+                    job.finished = True
+                    with self._lock:
+                        self._jobs.pop(run_id, None)
+                    self._keep_or_retire(job.worker)  # before the news: the next run may take it
+                self._deliver(run_id, event)
+                if job.finished:
+                    return
+            elif ready and not receiver.poll():
+                break
+            elif not ready:
+                reason = self._over_limits(job, time.monotonic() - (last_event or began),
+                                           started=last_event is not None)
+                if reason is not None:
+                    job.process.kill()
+                    break
+        job.process.join(timeout=STOP_GRACE_SECONDS)
+        receiver.close()
+        with self._lock:
+            self._jobs.pop(run_id, None)
+        code = job.process.exitcode
+        self._deliver(run_id, {"type": "finished", "state": RunState.FAILED, "reason": reason or (
+            f"The training process stopped unexpectedly (exit code {code}): it was killed or ran "
+            "out of memory. Its epochs up to the last saved one are kept; try a smaller batch size "
+            "or model.")})
+
+    def _keep_or_retire(self, worker: _Worker) -> None:
+        """A worker whose run has ended becomes a spare again, unless enough are idle or it is worn."""
+        with self._lock:
+            keep = not self._closed and len(self._spares) < self._warm_spares and worker.reusable()
+            if keep:
+                self._spares.append(worker)
+        if not keep:
+            worker.retire()
 
     def _over_limits(self, job: _Job, silent_s: float, started: bool) -> str | None:
         """Why the run's process must be stopped now, or None while it keeps within its limits."""
@@ -190,7 +228,7 @@ class LocalExecutor:
         job.stop.set()
 
         def kill_if_still_running() -> None:
-            if job.process.is_alive():
+            if not job.finished and job.process.is_alive():
                 log.warning("run %s ignored its stop; killing it", run_id)
                 job.process.kill()
 

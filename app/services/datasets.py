@@ -30,6 +30,7 @@ from app.data.prepared import DatasetMeta, read_meta
 from app.jobs.warm_worker import WarmWorker
 from app.services import storage
 from app.store import repository
+from app.store.db import release_connection
 from app.store.tables import DatasetRecord, ModelDataset, ModelRecord, is_possible_id
 
 SOURCE_FILE = "source"  # the original upload, kept beside the prepared arrays
@@ -43,7 +44,8 @@ def workspace_folder(settings: Settings, workspace_id: str) -> Path:
     return settings.data_dir / "workspaces" / workspace_id
 
 
-def _prepare(worker: WarmWorker, payload: dict[str, Any]) -> DatasetMeta:
+def _prepare(session: Session, worker: WarmWorker, payload: dict[str, Any]) -> DatasetMeta:
+    release_connection(session)  # preparing can take a while: wait without holding a database connection
     return DatasetMeta(**worker.call("prepare_dataset", payload))
 
 
@@ -68,9 +70,9 @@ def add_builtin(session: Session, settings: Settings, worker: WarmWorker, worksp
         else:
             check_downloadable(settings, key)
             storage.check_quota(session, settings, workspace_id)
-            meta = _prepare(worker, {"source": "builtin", "key": key, "params": params, "options": options,
-                                     "folder": str(folder), "cache_dir": str(settings.dataset_cache),
-                                     "mirror": settings.dataset_mirror})
+            meta = _prepare(session, worker, {
+                "source": "builtin", "key": key, "params": params, "options": options, "folder": str(folder),
+                "cache_dir": str(settings.dataset_cache), "mirror": settings.dataset_mirror})
         title = name or meta.name
         return _record(session, settings, workspace_id, repository.checked_dataset_name(title), "builtin", spec,
                        relative, meta)
@@ -90,14 +92,14 @@ def check_downloadable(settings: Settings, key: str) -> None:
                           f"now ({reason}). " + how_to_get(DATASETS[key].title), field="dataset")
 
 
-def _prepare_upload(settings: Settings, worker: WarmWorker, workspace_id: str, kind: str, uploaded: Path,
-                    options: dict[str, Any]) -> tuple[Path, DatasetMeta]:
+def _prepare_upload(session: Session, settings: Settings, worker: WarmWorker, workspace_id: str, kind: str,
+                    uploaded: Path, options: dict[str, Any]) -> tuple[Path, DatasetMeta]:
     """Prepare into a new folder, keeping the original file there so the preparation can be changed."""
     relative = Path("workspaces") / workspace_id / "datasets" / uuid.uuid4().hex
     folder = settings.data_dir / relative
     try:
-        meta = _prepare(worker, {"source": kind, "path": str(uploaded), "options": options, "folder": str(folder),
-                                 "limits": asdict(upload_limits(settings))})
+        meta = _prepare(session, worker, {"source": kind, "path": str(uploaded), "options": options,
+                                          "folder": str(folder), "limits": asdict(upload_limits(settings))})
         shutil.copyfile(uploaded, folder / f"{SOURCE_FILE}{uploaded.suffix}")
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -109,7 +111,7 @@ def add_upload(session: Session, settings: Settings, worker: WarmWorker, workspa
                uploaded: Path, options: dict[str, Any]) -> DatasetRecord:
     _check_room_for_a_dataset(session, settings, workspace_id)
     storage.check_quota(session, settings, workspace_id, adding=uploaded.stat().st_size)
-    relative, meta = _prepare_upload(settings, worker, workspace_id, kind, uploaded, options)
+    relative, meta = _prepare_upload(session, settings, worker, workspace_id, kind, uploaded, options)
     spec = json.dumps({"kind": kind, "suffix": uploaded.suffix, "options": options}, sort_keys=True)
     name = repository.checked_dataset_name(options.get("name") or meta.name)
     return _record(session, settings, workspace_id, name, kind, spec, relative, meta)
@@ -127,7 +129,8 @@ def reprepare(session: Session, settings: Settings, worker: WarmWorker, record: 
         raise Conflict("The original file of this dataset is gone; upload it again.")
     options = {**options, "name": record.name}
     storage.check_quota(session, settings, record.workspace_id, adding=source.stat().st_size)
-    relative, meta = _prepare_upload(settings, worker, record.workspace_id, record.source, source, options)
+    relative, meta = _prepare_upload(session, settings, worker, record.workspace_id, record.source, source,
+                                     options)
     old_folder = record.folder
     record.folder, record.meta_json = str(relative), meta.to_json()
     record.spec_json = json.dumps({**spec, "options": options}, sort_keys=True)

@@ -21,6 +21,7 @@ from app.core.validation import Issue, Report, validate
 from app.data.prepared import DatasetMeta
 from app.jobs.inspector import Inspector
 from app.store import repository
+from app.store.db import release_connection
 from app.store.tables import ModelRecord
 
 # How far back the editor looks for the last version of a model that Keras could build,
@@ -102,6 +103,7 @@ def describe_model(session: Session, record: ModelRecord, settings: Settings, in
     graph = repository.load_graph(record)
     state = ModelState(record, graph, validate(graph, settings.limits))
     if state.report.ok:
+        release_connection(session)  # Keras may take a while when the room is busy: wait without one
         try:
             state.summary = inspector.summarize(graph, with_text=with_text)
         except UserError as exc:  # Unavailable included: the page says Keras is starting
@@ -122,7 +124,9 @@ def describe_model(session: Session, record: ModelRecord, settings: Settings, in
 def _last_summary_that_built(session: Session, record: ModelRecord, settings: Settings,
                              inspector: Inspector) -> dict[str, Any] | None:
     """Keras' summary of the newest earlier version without faults (from the inspector's cache, usually)."""
-    for graph in repository.earlier_graphs(session, record, STALE_SUMMARY_LOOKBACK):
+    graphs = repository.earlier_graphs(session, record, STALE_SUMMARY_LOOKBACK)
+    release_connection(session)
+    for graph in graphs:
         if graph.nodes and validate(graph, settings.limits).ok:
             try:
                 return inspector.summarize(graph)

@@ -19,6 +19,7 @@ from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
 from app.services import datasets, storage
 from app.store import repository, runs
+from app.store.db import release_connection
 from app.store.tables import ModelRecord, RunRecord
 
 QUEUE_FULL_RETRY_S = 90  # what a full queue tells clients to wait, in seconds
@@ -86,14 +87,14 @@ def _check_queue_room(session: Session, settings: Settings) -> None:
 
 
 def next_run_settings(session: Session, model: ModelRecord, meta: DatasetMeta, graph: Graph,
-                      report: Report) -> tuple[dict[str, Any], int | None]:
+                      report: Report, last: RunRecord | None = None) -> tuple[dict[str, Any], int | None]:
     """The settings a new run of this model starts from, and the run they come from (None: suggested).
 
     A learner improves a model run after run, so the last run's settings carry over; the
     settings that depend on the data are replaced by the suggested ones when they no longer fit.
     """
     suggested = datasets.suggested_config(meta, graph, report)
-    last = runs.latest_run_of_model(session, model.id)
+    last = last or runs.latest_run_of_model(session, model.id)
     if last is None:
         return suggested, None
     previous = {**suggested, **json.loads(last.config_json)}
@@ -169,6 +170,7 @@ def evaluate_run(session: Session, settings: Settings, scheduler: Scheduler, wor
     if model is None:
         raise Conflict("This run has no saved model to test yet: it is still training, or it ended "
                        "before finishing an epoch.")
+    release_connection(session)  # testing takes seconds: wait without holding a database connection
     evaluation = worker.call("evaluate_run", {
         "run_dir": str(scheduler.run_folder(run.id)), "model": model[0], "config": json.loads(run.config_json),
         "dataset_dir": str(settings.data_dir / run.dataset_folder)})

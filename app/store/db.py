@@ -34,6 +34,12 @@ def make_engine(url: str, pool_size: int = 10, busy_timeout_s: float = 5.0) -> E
     return engine
 
 
+def release_connection(session: Session) -> None:
+    """End the session's transaction, so that its database connection goes back to the pool while the
+    request waits for a worker; the records it loaded stay usable (sessions do not expire on commit)."""
+    session.commit()
+
+
 def rows_changed(result: Result[Any]) -> int:
     """How many rows an UPDATE or DELETE touched (SQLAlchemy types its result too loosely to say)."""
     return int(cast("CursorResult[Any]", result).rowcount or 0)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.errors import Conflict, NotFound
 from app.core.graph import Graph
@@ -51,7 +52,15 @@ def save_graph(session: Session, record: ModelRecord, graph: Graph, description:
     session.flush()
     _trim_history(session, record.id, undo_depth)
     session.commit()
-    record.graph_json, record.revision, record.updated_at = graph_json, record.revision + 1, now
+    _written(record, graph_json, now)
+
+
+def _written(record: ModelRecord, graph_json: str, now: datetime) -> None:
+    """Bring the loaded record up to date with the row just written, without marking it changed
+    (which would write the same row again at the next query)."""
+    set_committed_value(record, "graph_json", graph_json)
+    set_committed_value(record, "revision", record.revision + 1)
+    set_committed_value(record, "updated_at", now)
 
 
 def _replace_graph(session: Session, record: ModelRecord, graph_json: str, now: datetime) -> None:
@@ -88,7 +97,7 @@ def undo(session: Session, record: ModelRecord) -> str:
     _replace_graph(session, record, entry.graph_json, now)
     session.delete(entry)
     session.commit()
-    record.graph_json, record.revision, record.updated_at = entry.graph_json, record.revision + 1, now
+    _written(record, entry.graph_json, now)
     return entry.description
 
 

@@ -22,13 +22,14 @@ def get_run(session: Session, workspace_id: str, run_id: int) -> RunRecord:
     return run
 
 
-def list_runs(session: Session, workspace_id: str, model_id: int | None = None) -> list[RunRecord]:
+def list_runs(session: Session, workspace_id: str, model_id: int | None = None,
+              limit: int | None = None) -> list[RunRecord]:
     query = select(RunRecord).where(RunRecord.workspace_id == workspace_id)
     if model_id is not None and not is_possible_id(model_id):
         return []
     if model_id is not None:
         query = query.where(RunRecord.model_id == model_id)
-    return list(session.scalars(query.order_by(RunRecord.id.desc())))
+    return list(session.scalars(query.order_by(RunRecord.id.desc()).limit(limit)))
 
 
 def count_runs(session: Session, workspace_id: str) -> int:

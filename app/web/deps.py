@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
@@ -15,30 +15,43 @@ from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
 from app.services import datasets
 from app.store import repository, runs
+from app.store.db import release_connection
 from app.store.tables import DatasetRecord, ModelRecord, RunRecord
 from app.web.auth import identify, start_browser_session
 
+# Dependencies that do no I/O are `async`: FastAPI then runs them in the event loop rather than
+# handing each to a thread, which under load means waiting for a free one, several times a request.
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A database session for the request; it takes a connection only when it first queries."""
     with request.app.state.sessions() as session:
         yield session
 
 
-def get_inspector(request: Request) -> Inspector:
+def _found(session: Session, record: T) -> T:
+    """Hand a looked-up record to the route without holding a database connection: between this
+    dependency and the route, the request may wait for a free thread while the room is busy."""
+    release_connection(session)
+    return record
+
+
+async def get_inspector(request: Request) -> Inspector:
     return request.app.state.inspector
 
 
-def get_data_worker(request: Request) -> WarmWorker:
+async def get_data_worker(request: Request) -> WarmWorker:
     return request.app.state.data_worker
 
 
-def get_scheduler(request: Request) -> Scheduler:
+async def get_scheduler(request: Request) -> Scheduler:
     return request.app.state.scheduler
 
+
+T = TypeVar("T")
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -50,7 +63,7 @@ SchedulerDep = Annotated[Scheduler, Depends(get_scheduler)]
 def api_workspace(request: Request, session: SessionDep,
                   authorization: Annotated[str | None, Header()] = None) -> str:
     """The workspace of an API call: a bearer token, or the browser's session cookie."""
-    workspace_id = identify(request, session, authorization)
+    workspace_id = _found(session, identify(request, session, authorization))
     if workspace_id is None:
         raise Unauthorized("This request has no workspace. Send `Authorization: Bearer <token>`, "
                            "with a token from POST /api/v1/workspaces.")
@@ -59,7 +72,7 @@ def api_workspace(request: Request, session: SessionDep,
 
 def page_viewer(request: Request, session: SessionDep) -> str | None:
     """The browser's workspace, or None before it has stored anything (nothing is created to look)."""
-    return identify(request, session, None)
+    return _found(session, identify(request, session, None))
 
 
 def page_workspace(request: Request, session: SessionDep) -> str:
@@ -67,7 +80,7 @@ def page_workspace(request: Request, session: SessionDep) -> str:
     return identify(request, session, None) or start_browser_session(request, session)
 
 
-def page_owner(viewer: Annotated[str | None, Depends(page_viewer)]) -> str:
+async def page_owner(viewer: Annotated[str | None, Depends(page_viewer)]) -> str:
     """The workspace whose records a page shows: without one there is nothing to find."""
     if viewer is None:
         raise NotFound("There is nothing here yet: this browser has no models. Start one from the home page.")
@@ -84,27 +97,27 @@ PageOwner = Annotated[str, Depends(page_owner)]
 # Another workspace's record looks exactly like a missing one.
 
 def api_model(model_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> ModelRecord:
-    return repository.get_model(session, workspace_id, model_id)
+    return _found(session, repository.get_model(session, workspace_id, model_id))
 
 
 def page_model(model_id: int, workspace_id: PageOwner, session: SessionDep) -> ModelRecord:
-    return repository.get_model(session, workspace_id, model_id)
+    return _found(session, repository.get_model(session, workspace_id, model_id))
 
 
 def api_run(run_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> RunRecord:
-    return runs.get_run(session, workspace_id, run_id)
+    return _found(session, runs.get_run(session, workspace_id, run_id))
 
 
 def page_run(run_id: int, workspace_id: PageOwner, session: SessionDep) -> RunRecord:
-    return runs.get_run(session, workspace_id, run_id)
+    return _found(session, runs.get_run(session, workspace_id, run_id))
 
 
 def api_dataset(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> DatasetRecord:
-    return datasets.get_dataset(session, workspace_id, dataset_id)
+    return _found(session, datasets.get_dataset(session, workspace_id, dataset_id))
 
 
 def page_dataset(dataset_id: int, workspace_id: PageOwner, session: SessionDep) -> DatasetRecord:
-    return datasets.get_dataset(session, workspace_id, dataset_id)
+    return _found(session, datasets.get_dataset(session, workspace_id, dataset_id))
 
 
 ApiModel = Annotated[ModelRecord, Depends(api_model)]

@@ -23,7 +23,7 @@ from app.services import datasets, storage
 from app.services.editing import apply_edit, create_model, describe_model, duplicate_model
 from app.services.training import DATA_DEPENDENT_SETTINGS, next_run_settings
 from app.store import repository, runs
-from app.store.tables import ModelRecord
+from app.store.tables import ModelRecord, RunRecord
 from app.web.auth import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.deps import InspectorDep, PageModel, PageViewer, PageWorkspace, SessionDep, SettingsDep
 from app.web.errors import status_of
@@ -85,7 +85,9 @@ class Editor:
         ids = [n.id for n in state.graph.nodes]
         if selected not in ids:
             selected = ids[-1] if ids else None
-        train_values, settings_run = self._train_values(record, state, meta, settings_source)
+        model_runs = runs.list_runs(self.session, record.workspace_id, record.id, limit=8)
+        train_values, settings_run = self._train_values(record, state, meta, settings_source,
+                                                        model_runs[0] if model_runs else None)
         context = {
             "model": record, "state": state, "selected_id": selected,
             "selected": state.graph.node(selected) if selected else None,
@@ -95,18 +97,18 @@ class Editor:
             "train_values": train_values, "settings_run": settings_run,
             "workspace_datasets": datasets.list_datasets(self.session, record.workspace_id),
             "dataset_choices": datasets.builtin_choices(self.settings, state.graph, dataset),
-            "model_runs": runs.list_runs(self.session, record.workspace_id, record.id)[:8],
+            "model_runs": model_runs,
             "proposal": datasets.output_proposal(meta) if meta else None,
             "max_upload_bytes": self.settings.max_upload_bytes,
         }
         status = status_of(error) if error else 200
         return render(self.request, "editor.html", context, status_code=status, fragment=EDITOR_UPDATE)
 
-    def _train_values(self, record: ModelRecord, state: Any, meta: Any,
-                      source: str) -> tuple[dict[str, Any], int | None]:
+    def _train_values(self, record: ModelRecord, state: Any, meta: Any, source: str,
+                      last_run: RunRecord | None) -> tuple[dict[str, Any], int | None]:
         if meta is None:
             return {}, None
-        start, settings_run = next_run_settings(self.session, record, meta, state.graph, state.report)
+        start, settings_run = next_run_settings(self.session, record, meta, state.graph, state.report, last_run)
         if source == "suggested":
             return datasets.suggested_config(meta, state.graph, state.report), None
         draft = dict(self.draft)

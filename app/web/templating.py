@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,14 @@ templates = Jinja2Blocks(directory=str(TEMPLATE_DIR))
 @pass_context
 def url(context: Context, name: str, /, **params: Any) -> str:
     """The path of a named route: every link and form action in the templates comes from the route table."""
-    request: Request = context["request"]
-    return str(request.app.url_path_for(name, **{k: str(v) for k, v in params.items()}))
+    return _path_for(context["request"].app, name, tuple(sorted((k, str(v)) for k, v in params.items())))
+
+
+@lru_cache(maxsize=16384)
+def _path_for(app: Any, name: str, params: tuple[tuple[str, str], ...]) -> str:
+    # Looking a name up walks the whole route table; an editor page asks for hundreds of paths,
+    # mostly the same ones (its layers' buttons) each time, so each answer is kept.
+    return str(app.url_path_for(name, **dict(params)))
 
 
 @pass_context

@@ -1,4 +1,9 @@
-"""Entry point of a training worker process: train (and test), report, exit.
+"""Entry point of a training worker process: wait for a run, train (and test) it, report, repeat.
+
+A process serves one run at a time, and several runs one after another: importing
+TensorFlow costs seconds of a core, more than a small run's whole training, so a process
+that finished a run is given the next one. The executor decides when a process has served
+enough runs (or holds too much memory) and tells it to exit.
 
 The web process imports this module only to name `run_job` as a process target;
 Keras is imported inside it.
@@ -12,18 +17,21 @@ from typing import Any
 
 from app.core.runs import RunState
 
+# Training yields the CPU to what people wait on (edits and their summaries, pages): with every
+# core busy training, an edit still answers at once, and the runs take only slightly longer.
+TRAINING_NICENESS = 10
+
 
 def run_job(conn: Connection, stop: Any) -> None:
-    """Import TensorFlow, then wait for one run's request on `conn` (a spare waits here)."""
+    """Import TensorFlow, then train each run whose request arrives on `conn`, until told to exit."""
     from app.worker.environment import quiet_tensorflow
 
+    os.nice(TRAINING_NICENESS)
     quiet_tensorflow()
+    import keras
+
     from app.worker.train import run_training
 
-    try:
-        request = conn.recv()
-    except (EOFError, OSError):
-        return  # the server went away, or shut down, before giving this spare a run
     parent = os.getppid()
 
     def should_stop() -> bool:
@@ -34,12 +42,24 @@ def run_job(conn: Connection, stop: Any) -> None:
     def emit(event: dict[str, Any]) -> None:
         conn.send(event)
 
-    try:
-        result = run_training(request, emit, should_stop)
-    except Exception as exc:  # a run that fails says why, instead of vanishing
-        result = {"state": RunState.FAILED, "message": f"Training failed: {type(exc).__name__}: {str(exc)[:500]}"}
-    result.pop("history", None)  # every epoch was sent as it finished
-    conn.send({"type": "finished", **result})
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            break  # the server went away, or shut down
+        if request is None:
+            break  # the executor has no more runs for this process
+        try:
+            result = run_training(request, emit, should_stop)
+        except Exception as exc:  # a run that fails says why, instead of vanishing
+            result = {"state": RunState.FAILED,
+                      "message": f"Training failed: {type(exc).__name__}: {str(exc)[:500]}"}
+        result.pop("history", None)  # every epoch was sent as it finished
+        try:
+            conn.send({"type": "finished", **result})
+        except (BrokenPipeError, OSError):
+            break
+        keras.backend.clear_session(free_memory=True)  # the next run starts from a clean Keras
     conn.close()
     # Everything is saved and reported: skip the interpreter's slow teardown of TensorFlow
     # (seconds of a core that the next run could use).

@@ -10,7 +10,8 @@ Events passed to emit (plain dicts, JSON-safe: NaN becomes None):
     started     epochs, initial_epoch, steps_per_epoch, batch_size, train_samples,
                 val_samples, total_params, resumed, warnings
     batch       epoch, step, steps, global_step, loss, metrics  (at most 1 per BATCH_EVENT_INTERVAL_S)
-    epoch       epoch, epochs, logs {loss, val_loss, accuracy, ...}, epoch_s, elapsed_s, eta_s
+    epoch       epoch, epochs, logs {loss, val_loss, accuracy, ...}, epoch_s, elapsed_s, eta_s, best_epoch,
+                time (wall clock, seconds since 1970, when the epoch ended)
     checkpoint  epoch, path (relative to run_dir); after each epoch, but at most once per
                 CHECKPOINT_INTERVAL_S when epochs are short, and always after the last one
 The returned dict is the final word: see _result(). On completion the run folder holds
@@ -275,7 +276,7 @@ class _Progress(keras.callbacks.Callback):
                    "logs": {k: clean(v) for k, v in logs.items()}, "epoch_s": round(took, 3),
                    "elapsed_s": round(now - self.started, 3),
                    "eta_s": round(self._typical_epoch_s() * remaining, 1),
-                   "best_epoch": best_epoch(self.history)})
+                   "best_epoch": best_epoch(self.history), "time": round(time.time(), 3)})
         stop_now = self.should_stop()
         last = done >= self.config.epochs or self.model.stop_training or stop_now
         # A save costs tens of milliseconds or more: keep saving to a small share of training time.

@@ -392,3 +392,20 @@ def test_a_restarted_run_resumes_to_its_last_epoch(restart):
     assert final["epochs_done"] == RESTART_EPOCHS
     assert trained_epochs(final) == list(range(1, RESTART_EPOCHS + 1))
     assert final["evaluation"]["available"] is True and final["model_url"]
+
+
+def test_a_training_process_serves_run_after_run_with_the_same_results(api, server):
+    """Importing TensorFlow costs more than a small run: a finished run's process takes the next one,
+    and a run trained by a reused process is the run a fresh process would have trained."""
+    executor = server.app.state.scheduler.executor
+    model = model_on(api, "circle", "dense", n_samples=200)
+    pids, losses = [], []
+    for _ in range(2):
+        run = start_run(api, model["id"], epochs=2, seed=3, batch_size=16)
+        wait_for_run(api, run["id"], lambda r: r["state"] != "queued")
+        pids.append(executor.pid(run["id"]))
+        finished = wait_for_run(api, run["id"])
+        assert finished["state"] == "completed", finished["reason"]
+        losses.append([e["logs"]["loss"] for e in finished["metrics"]["epochs"]])
+    assert pids[0] is not None and pids[0] == pids[1]
+    assert losses[0] == losses[1]
