@@ -106,11 +106,15 @@
 
   // Listen while the run is active, and also while it could be resumed (from this tab or
   // another): the stream then brings the resume, and the page follows it live.
+  var refused = false;  // the server would not open a stream (too many open pages): do not keep asking
+
   function listen() {
     var header = document.getElementById("run-header");
-    if (source || !header || header.dataset.follow !== "true") return;
+    if (source || refused || !header || header.dataset.follow !== "true") return;
     var url = header.dataset.eventsUrl + "?follow=true&after=" + (header.dataset.lastEvent || "0");
+    var opened = false;
     source = new EventSource(url);
+    source.onopen = function () { opened = true; };
     source.addEventListener("batch", function (event) {
       var b = JSON.parse(event.data);
       batches.push(b);
@@ -134,8 +138,15 @@
     });
     source.onerror = function () {
       // The browser reconnects by itself with Last-Event-ID; when the server ends the stream
-      // (the run can no longer change), stop listening.
-      if (source && source.readyState === EventSource.CLOSED) { source = null; refreshPage(); }
+      // (the run can no longer change), stop listening. A stream refused at once stays closed.
+      if (!source || source.readyState !== EventSource.CLOSED) return;
+      source = null;
+      if (!opened) {
+        refused = true;
+        showProgress("Live updates are paused: this browser has too many run pages open. Close some, then reload.");
+        return;
+      }
+      refreshPage();
     };
   }
 

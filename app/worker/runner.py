@@ -19,7 +19,7 @@ from app.core.runs import RunState
 
 # Training yields the CPU to what people wait on (edits and their summaries, pages): with every
 # core busy training, an edit still answers at once, and the runs take only slightly longer.
-TRAINING_NICENESS = 10
+TRAINING_NICENESS = 19
 
 
 def run_job(conn: Connection, stop: Any) -> None:
