@@ -100,3 +100,36 @@ def architecture_line(graph: Graph) -> str:
     except UserError:  # a loop: list the layers as they are shown
         nodes = list(graph.nodes)
     return " → ".join(describe_layer(node) for node in nodes)
+
+
+def test_metrics(evaluation: Mapping[str, Any] | None) -> dict[str, float]:
+    """A run's test scores by name (accuracy, macro_f1, loss, mae, rmse, r2), those it has."""
+    if not evaluation or not evaluation.get("available", True):
+        return {}
+    found: dict[str, Any] = {"accuracy": evaluation.get("accuracy"), "macro_f1": evaluation.get("macro_f1"),
+                             "loss": evaluation.get("loss")}
+    residuals = evaluation.get("residuals") or {}
+    found.update({name: residuals.get(name) for name in ("mae", "rmse", "r2")})
+    return {name: float(value) for name, value in found.items() if isinstance(value, (int, float))}
+
+
+def validation_metric(epochs: Iterable[Mapping[str, Any]]) -> str | None:
+    """The validation value a run is ranked by: val_accuracy when it was measured, else val_loss."""
+    names = {name for record in epochs for name in record.get("logs", record)}
+    for name in ("val_accuracy", "val_loss", "accuracy", "loss"):
+        if name in names:
+            return name
+    return None
+
+
+def best_of(epochs: Iterable[Mapping[str, Any]], metric: str) -> tuple[float, int] | None:
+    """The best value of a metric over the epochs and the epoch it came at (accuracy: highest)."""
+    higher = "accuracy" in metric
+    best: tuple[float, int] | None = None
+    for record in epochs:
+        value = record.get("logs", record).get(metric)
+        if not isinstance(value, (int, float)) or value != value:  # missing or NaN
+            continue
+        if best is None or (value > best[0] if higher else value < best[0]):
+            best = (float(value), int(record["epoch"]))
+    return best

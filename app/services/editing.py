@@ -155,6 +155,14 @@ def duplicate_model(session: Session, settings: Settings, record: ModelRecord,
     return repository.create_model(session, record.workspace_id, name, repository.load_graph(record))
 
 
+def model_from_graph(session: Session, settings: Settings, workspace_id: str, base_name: str,
+                     graph: Graph) -> ModelRecord:
+    """A new model holding a given graph (a run's snapshot), named "<base_name>", numbered when taken."""
+    name = repository.unused_model_name(session, workspace_id, base_name[:60])
+    _check_room_for_a_model(session, settings, workspace_id)
+    return repository.create_model(session, workspace_id, name, graph)
+
+
 def _check_room_for_a_model(session: Session, settings: Settings, workspace_id: str) -> None:
     """The one check every path that creates a model goes through."""
     limit = settings.max_models_per_workspace

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.core.errors import Conflict, LimitReached, UserError
 from app.core.graph import Graph
-from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, FINAL_MODEL, RunState, architecture_line, best_epoch
+from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, FINAL_MODEL, RunState
 from app.core.training import TrainConfig, check_training
 from app.core.validation import Report, validate
 from app.data.prepared import DatasetMeta
@@ -53,7 +53,8 @@ def start_run(session: Session, settings: Settings, scheduler: Scheduler, worksp
     _check_queue_room(session, settings)
     run = RunRecord(workspace_id=workspace_id, model_id=model.id, model_name=model.name, graph_json=model.graph_json,
                     dataset_id=dataset.id, dataset_name=dataset.name, dataset_folder=dataset.folder,
-                    config_json=json.dumps(config.get_config()), state=RunState.QUEUED)
+                    config_json=json.dumps(config.get_config()), state=RunState.QUEUED,
+                    params=report.total_params)
     session.add(run)
     session.commit()
     scheduler.dispatch()
@@ -131,36 +132,6 @@ def checkpoint_epoch(scheduler: Scheduler, run: RunRecord) -> int | None:
     except (OSError, ValueError):
         return None
     return int(state["epoch"]) if isinstance(state, dict) and "epoch" in state else None
-
-
-def run_out(session: Session, scheduler: Scheduler, run: RunRecord, detail: bool = True) -> dict[str, Any]:
-    """A run as the API and pages show it; lists leave out the metrics history and the graph."""
-    history = runs.history(session, run.id, with_batches=detail)
-    config = json.loads(run.config_json)
-    state = RunState(run.state)
-    model = saved_model(scheduler, run)
-    saved_epoch = checkpoint_epoch(scheduler, run) if detail else None
-    has_checkpoint = saved_epoch is not None if detail else (scheduler.run_folder(run.id) / CHECKPOINT).exists()
-    graph = Graph.model_validate_json(run.graph_json)
-    out = {
-        "id": run.id, "state": state.value, "reason": run.reason,
-        "active": state.active, "resumable": state.resumable and has_checkpoint,
-        "model_id": run.model_id, "model_name": run.model_name,
-        "dataset_id": run.dataset_id, "dataset_name": run.dataset_name,
-        "architecture": architecture_line(graph),
-        "config": config, "epochs_done": run.epochs_done, "epochs": config.get("epochs"),
-        "saved_epoch": saved_epoch,
-        "queue_position": scheduler.queue_position(session, run),
-        "created_at": run.created_at, "started_at": run.started_at, "finished_at": run.finished_at,
-        "progress": runs.latest_progress(session, run.id), "best_epoch": best_epoch(history["epochs"]),
-        "evaluation": run.evaluation,
-        "model_url": f"/api/v1/runs/{run.id}/model" if model else None,
-        "model_epoch": model[1] if model else None,
-        "model_is_final": bool(model and model[0] == FINAL_MODEL),
-    }
-    if detail:
-        out.update(metrics=history, graph=graph.model_dump())
-    return out
 
 
 def evaluate_run(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker,

@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.store.tables import Base
+from app.store.schema import create_or_upgrade
 
 POOL_TIMEOUT_S = 10  # a request waits this long for a free connection before it is told to retry
 
@@ -30,7 +30,7 @@ def make_engine(url: str, pool_size: int = 10, busy_timeout_s: float = 5.0) -> E
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
                                pool_timeout=POOL_TIMEOUT_S)
-    Base.metadata.create_all(engine)
+    create_or_upgrade(engine)
     return engine
 
 

@@ -94,3 +94,11 @@ def last_event_id(session: Session, run_id: int) -> int:
 def latest_run_of_model(session: Session, model_id: int) -> RunRecord | None:
     query = select(RunRecord).where(RunRecord.model_id == model_id)
     return session.scalar(query.order_by(RunRecord.id.desc()).limit(1))
+
+
+def previous_run_of_model(session: Session, run: RunRecord) -> RunRecord | None:
+    """The run of the same model started just before this one."""
+    if run.model_id is None:
+        return None
+    query = select(RunRecord).where(RunRecord.model_id == run.model_id, RunRecord.id < run.id)
+    return session.scalar(query.order_by(RunRecord.id.desc()).limit(1))

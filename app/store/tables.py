@@ -114,6 +114,10 @@ class RunRecord(Base):
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     resume: Mapped[bool] = mapped_column(default=False)
     evaluation_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Added in later versions, so nullable (see app/store/schema.py).
+    name: Mapped[str | None] = mapped_column(String(80), nullable=True)  # None: described by what changed
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    params: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the model's parameter count
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

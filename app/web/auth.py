@@ -92,8 +92,13 @@ def csrf_token(request: Request) -> str | None:
     secret = getattr(request.state, "new_session_cookie", None) or request.cookies.get(COOKIE_NAME)
     if not secret:
         return None
+    known = getattr(request.state, "csrf_for", None)  # a page has a form per layer: compute it once
+    if known is not None and known[0] == secret:
+        return str(known[1])
     key = request.app.state.settings.signing_key.encode()
-    return hmac.new(key, f"csrf:{secret}".encode(), hashlib.sha256).hexdigest()[:40]
+    token = hmac.new(key, f"csrf:{secret}".encode(), hashlib.sha256).hexdigest()[:40]
+    request.state.csrf_for = (secret, token)
+    return token
 
 
 def check_csrf(request: Request, sent: str | None) -> None:

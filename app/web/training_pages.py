@@ -15,7 +15,8 @@ from app.core.training import GROUPS, PARAMS_BY_NAME
 from app.data.catalog import COLUMN_TREATMENTS, DATASETS, SPLIT_OPTIONS, UPLOAD_KINDS
 from app.jobs.scheduler import Scheduler
 from app.services import datasets
-from app.services.training import delete_run, evaluate_run, resume_run, run_out, start_run
+from app.services.history import run_out
+from app.services.training import delete_run, evaluate_run, resume_run, start_run
 from app.store import runs
 from app.store.tables import DatasetRecord, RunRecord
 from app.web.api.datasets import read_upload_form

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
@@ -15,10 +15,13 @@ from app.core.errors import LimitReached, NotFound
 from app.core.runs import ACTIVE_STATES, FINAL_MODEL, RESUMABLE_STATES
 from app.core.training import settings_schema
 from app.jobs.event_hub import RunEventHub, StreamEvent
-from app.services.training import delete_run, evaluate_run, resume_run, run_out, saved_model, start_run
+from app.services import history
+from app.services.history import run_out
+from app.services.training import delete_run, evaluate_run, resume_run, saved_model, start_run
 from app.store import runs
 from app.store.tables import RunRecord
-from app.web.api.schemas import RunDetail, RunSummary
+from app.web.api.models import model_out
+from app.web.api.schemas import ModelOut, RunComparison, RunDetail, RunHistoryRow, RunUpdate
 from app.web.deps import (
     ApiModel,
     ApiRun,
@@ -49,15 +52,40 @@ def train_model(body: dict[str, Any], record: ApiModel, workspace_id: ApiWorkspa
 
 @router.get("/runs")
 def list_runs(workspace_id: ApiWorkspace, session: SessionDep, scheduler: SchedulerDep,
-              model_id: int | None = None) -> list[RunSummary]:
-    return [RunSummary.model_validate(run_out(session, scheduler, run, detail=False))
-            for run in runs.list_runs(session, workspace_id, model_id)]
+              model_id: int | None = None, dataset_id: int | None = None, state: str | None = None,
+              sort: Annotated[str, Query(description=history.SORT_RULE)] = "-created") -> list[RunHistoryRow]:
+    """The workspace's runs, filtered and sorted, each with what changed since its model's previous run."""
+    rows = history.run_history(session, scheduler, workspace_id, model_id=model_id, dataset_id=dataset_id,
+                               state=state, sort=sort)
+    return [RunHistoryRow.model_validate(row) for row in rows]
+
+
+@router.get("/runs/compare")
+def compare(workspace_id: ApiWorkspace, session: SessionDep, scheduler: SchedulerDep,
+            ids: Annotated[str, Query(description="2 to 8 run ids separated by commas; the first is the "
+                                                  "one the others are compared with.")]) -> RunComparison:
+    """Runs side by side: their epochs, what changed against the first, and the effect in a sentence."""
+    return RunComparison.model_validate(
+        history.compare_runs(session, scheduler, workspace_id, history.parse_ids(ids)))
 
 
 @router.get("/runs/{run_id}")
 def get_run(run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> RunDetail:
     """State, settings, per-epoch metrics, thinned batch losses and the evaluation."""
     return RunDetail.model_validate(run_out(session, scheduler, run))
+
+
+@router.patch("/runs/{run_id}")
+def update_run(body: RunUpdate, run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> RunDetail:
+    """Rename a run or change its notes."""
+    history.update_run(session, run, body.name, body.notes)
+    return RunDetail.model_validate(run_out(session, scheduler, run))
+
+
+@router.post("/runs/{run_id}/restore", status_code=201)
+def restore(run: ApiRun, workspace_id: ApiWorkspace, session: SessionDep, settings: SettingsDep) -> ModelOut:
+    """A new model from the graph this run trained (attached to its dataset when that still exists)."""
+    return model_out(history.restore_model(session, settings, workspace_id, run), settings)
 
 
 @router.delete("/runs/{run_id}", status_code=204)

@@ -88,6 +88,9 @@ class RunSummary(BaseModel):
     """A run as lists show it."""
 
     id: int
+    name: str = Field(description="Its own name, or one that says what changed since the model's previous run.")
+    named: bool = Field(description="Whether the name was given (false: the telling default).")
+    notes: str | None
     state: str = Field(description="queued, running, completed, failed, diverged, cancelled or interrupted.")
     reason: str | None = Field(description="Why it ended (or what it is waiting for), in words.")
     active: bool = Field(description="Queued or running.")
@@ -97,6 +100,7 @@ class RunSummary(BaseModel):
     dataset_id: int | None
     dataset_name: str
     architecture: str = Field(description="The layers in one line, with activations and initializers.")
+    params: int | None = Field(description="The model's parameter count.")
     config: dict[str, Any] = Field(description="The training settings it ran with.")
     epochs_done: int
     epochs: int | None
@@ -118,6 +122,58 @@ class RunDetail(RunSummary):
 
     metrics: RunMetrics
     graph: dict[str, Any]
+
+
+class RunUpdate(Strict):
+    name: str | None = Field(None, description="At most 80 characters; empty goes back to the telling default.")
+    notes: str | None = Field(None, description="At most 2,000 characters.")
+
+
+class Score(BaseModel):
+    metric: str
+    value: float
+    epoch: int | None = None
+
+
+class ChangeOut(BaseModel):
+    path: str = Field(description="`layers.<layer>.<parameter>`, `layers.<layer>` (added or removed), "
+                      "`settings.<setting>` or `dataset`.")
+    from_: Any = Field(alias="from")
+    to: Any
+    kind: str = Field(description="changed, added, removed or rewired.")
+    text: str = Field(description="The change in a few words: `tanh instead of relu in conv2d`.")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class RunHistoryRow(RunSummary):
+    """A run as the history lists it, with what changed since the previous run of its model."""
+
+    duration_s: float | None
+    best: Score | None = Field(description="The best validation value (val_accuracy, else val_loss) and its epoch.")
+    test: Score | None = Field(description="The headline test metric: accuracy, else an error or the loss.")
+    changes_from_previous: list[ChangeOut]
+    previous_run_id: int | None
+
+
+class Sentence(BaseModel):
+    text: str
+    within_noise: bool = Field(description="The difference could come from the seed alone: repeat to find out.")
+
+
+class ComparedRun(RunSummary):
+    colour: str
+    metrics: RunMetrics
+    test_metrics: dict[str, float]
+    changes: list[ChangeOut] = Field(description="What differs from the first run (empty for the first).")
+    summary: Sentence | None = Field(description="The change and its effect in one sentence (null for the first).")
+
+
+class RunComparison(BaseModel):
+    runs: list[ComparedRun]
+    metrics: list[str] = Field(description="The per-epoch values any of the runs has.")
+    epochs: int = Field(description="The most epochs any of the runs has.")
+    classes: list[dict[str, Any]] = Field(description="Per-class F1 and recall of each run, when they share classes.")
 
 
 class DatasetOut(BaseModel):
