@@ -31,6 +31,7 @@ from app.web.auth import RateLimiter
 from app.web.body_limits import BodyLimitMiddleware
 from app.web.cookies import SessionCookieMiddleware
 from app.web.errors import install_error_handlers
+from app.web.history_pages import router as history_router
 from app.web.pages import router as pages_router
 from app.web.security import SecurityMiddleware
 from app.web.templating import templates
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 route.name = f"api.{route.name}"
         app.include_router(router, prefix="/api/v1")
     app.include_router(pages_router)
+    app.include_router(history_router)  # before the run pages: /runs/compare is not /runs/{run_id}
     app.include_router(training_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

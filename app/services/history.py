@@ -85,6 +85,8 @@ def run_out(session: Session, scheduler: Scheduler, run: RunRecord, detail: bool
         "saved_epoch": saved_epoch,
         "queue_position": scheduler.queue_position(session, run),
         "created_at": run.created_at, "started_at": run.started_at, "finished_at": run.finished_at,
+        "duration_s": (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at
+        else None,
         "progress": runs.latest_progress(session, run.id), "best_epoch": best_epoch(history["epochs"]),
         "evaluation": run.evaluation,
         "model_url": f"/api/v1/runs/{run.id}/model" if model else None,
@@ -147,9 +149,7 @@ def history_row(session: Session, scheduler: Scheduler, run: RunRecord, previous
     metric = validation_metric(epochs)
     best = best_of(epochs, metric) if metric else None
     headline = headline_metric(facts.test)
-    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
     out.update(
-        duration_s=duration,
         best={"metric": metric, "value": best[0], "epoch": best[1]} if metric and best else None,
         test={"metric": headline, "value": facts.test[headline]} if headline else None,
         changes_from_previous=[c.as_dict() for c in changes or []],

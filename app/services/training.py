@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ from app.jobs.warm_worker import WarmWorker
 from app.services import datasets, storage
 from app.store import repository, runs
 from app.store.db import release_connection
-from app.store.tables import ModelRecord, RunRecord
+from app.store.tables import DatasetRecord, ModelRecord, RunRecord
 
 QUEUE_FULL_RETRY_S = 90  # what a full queue tells clients to wait, in seconds
 # Settings that depend on the data and the output layer; the rest carry over from run to run.
@@ -42,24 +43,52 @@ def start_run(session: Session, settings: Settings, scheduler: Scheduler, worksp
     errors = [i for i in check_training(graph, meta, config, report) if i.severity == "error"]
     if errors:
         raise errors[0].as_error(others=errors)
+    return queue_runs(session, settings, scheduler, workspace_id, model_id=model.id, model_name=model.name,
+                      graph_json=model.graph_json, dataset=dataset, configs=[config.get_config()],
+                      params=report.total_params)[0]
+
+
+def repeat_with_seeds(session: Session, settings: Settings, scheduler: Scheduler, run: RunRecord,
+                      seeds: Sequence[int]) -> list[RunRecord]:
+    """Queue the run's exact graph, data and settings again with other seeds: how much of a difference
+    between runs is luck shows in how much these differ from each other."""
+    dataset = session.get(DatasetRecord, run.dataset_id) if run.dataset_id is not None else None
+    if dataset is None or dataset.state != "ready":
+        raise Conflict("This run's dataset was deleted, so the run cannot be repeated.")
+    config = json.loads(run.config_json)
+    return queue_runs(session, settings, scheduler, run.workspace_id, model_id=run.model_id,
+                      model_name=run.model_name, graph_json=run.graph_json, dataset=dataset,
+                      configs=[{**config, "seed": seed} for seed in seeds], params=run.params)
+
+
+def queue_runs(session: Session, settings: Settings, scheduler: Scheduler, workspace_id: str, *,
+               model_id: int | None, model_name: str, graph_json: str, dataset: DatasetRecord,
+               configs: Sequence[dict[str, Any]], params: int | None) -> list[RunRecord]:
+    """Record runs as queued once every limit allows all of them, and let the scheduler start them.
+    Every path that creates runs comes through here, so no limit can be walked around."""
+    more = "this run" if len(configs) == 1 else f"{len(configs)} more runs"
     kept = runs.count_runs(session, workspace_id)
-    if kept >= settings.max_runs_per_workspace:
-        raise Conflict(f"This workspace keeps {kept} runs, the most allowed (LAYERLAB_MAX_RUNS_PER_WORKSPACE). "
-                       "Delete runs you no longer need (on the Runs page), then train again.")
+    if kept + len(configs) > settings.max_runs_per_workspace:
+        raise Conflict(f"This workspace keeps {kept} runs, and may keep {settings.max_runs_per_workspace} "
+                       f"(LAYERLAB_MAX_RUNS_PER_WORKSPACE): there is no room for {more}. Delete runs you no "
+                       "longer need (on the Runs page), then try again.")
     storage.check_quota(session, settings, workspace_id)
-    if runs.active_runs(session, workspace_id) >= settings.max_active_runs_per_workspace:
-        raise LimitReached(f"This workspace already has {settings.max_active_runs_per_workspace} runs queued or "
-                           "running, the most allowed. Wait for one to finish or stop one.")
+    active = runs.active_runs(session, workspace_id)
+    if active + len(configs) > settings.max_active_runs_per_workspace:
+        raise LimitReached(f"This workspace already has {active} runs queued or running, and may have "
+                           f"{settings.max_active_runs_per_workspace} at once: there is no room for {more}. "
+                           "Wait for one to finish or stop one.")
     _check_queue_room(session, settings)
-    run = RunRecord(workspace_id=workspace_id, model_id=model.id, model_name=model.name, graph_json=model.graph_json,
-                    dataset_id=dataset.id, dataset_name=dataset.name, dataset_folder=dataset.folder,
-                    config_json=json.dumps(config.get_config()), state=RunState.QUEUED,
-                    params=report.total_params)
-    session.add(run)
+    queued = [RunRecord(workspace_id=workspace_id, model_id=model_id, model_name=model_name, graph_json=graph_json,
+                        dataset_id=dataset.id, dataset_name=dataset.name, dataset_folder=dataset.folder,
+                        config_json=json.dumps(config), state=RunState.QUEUED, params=params)
+              for config in configs]
+    session.add_all(queued)
     session.commit()
     scheduler.dispatch()
-    session.refresh(run)
-    return run
+    for run in queued:
+        session.refresh(run)
+    return queued
 
 
 def delete_run(session: Session, scheduler: Scheduler, run: RunRecord) -> None:

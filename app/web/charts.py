@@ -164,3 +164,51 @@ def histogram(counts: Sequence[int], titles: Sequence[str] = (), label: str = "H
 def swatch(index: int) -> Markup:
     return Markup(f'<svg class="swatch" viewBox="0 0 10 10" aria-hidden="true">'
                   f'<circle cx="5" cy="5" r="5" fill="{colour(index)}"/></svg>')
+
+
+GRID_LINES = 4        # a chart's height is split in quarters by guide lines
+MAX_EPOCH_TICKS = 20  # up to this many epochs, each is marked on the axis
+
+
+def epoch_lines(series: Sequence[dict[str, Any]], y_label: str, width: int = 720, height: int = 320) -> Markup:
+    """Curves on shared axes, by epoch: each series has `colour`, `label`, `dashed` and `points`
+    [(epoch, value)]; every point carries its value as a tooltip."""
+    drawn = [s for s in series if s["points"]]
+    if not drawn:
+        return Markup("")
+    xs = [p[0] for s in drawn for p in s["points"]]
+    ys = [p[1] for s in drawn for p in s["points"]]
+    frame = _Frame([min(1, min(xs)), *xs], ys, width, height, margin=36)
+    parts = [frame.open(f"{y_label} by epoch")]
+    for step in range(1, GRID_LINES):  # horizontal guides with their values
+        value = frame.y0 + (frame.y1 - frame.y0) * step / GRID_LINES
+        y = frame.sy(value)
+        parts.append(f'<line x1="{frame.margin}" y1="{y:.1f}" x2="{width - frame.margin}" y2="{y:.1f}" class="grid"/>'
+                     f'<text x="4" y="{y + 3:.1f}" class="tick">{value:.3g}</text>')
+    last = int(frame.x1)
+    if last <= MAX_EPOCH_TICKS:  # every epoch marked below the axis (the first and last are labelled already)
+        parts += [f'<text x="{frame.sx(epoch):.1f}" y="{height - 8}" class="tick" text-anchor="middle">{epoch}</text>'
+                  for epoch in range(2, last)]
+    for s in drawn:
+        path = " ".join(f"{frame.sx(x):.1f},{frame.sy(y):.1f}" for x, y in s["points"])
+        dash = ' stroke-dasharray="6 4"' if s.get("dashed") else ""
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{escape(s["colour"])}" stroke-width="2"{dash}/>')
+        parts += [f'<circle cx="{frame.sx(x):.1f}" cy="{frame.sy(y):.1f}" r="3" fill="{escape(s["colour"])}">'
+                  f'<title>{escape(s["label"])}, epoch {x}: {y:.4g}</title></circle>' for x, y in s["points"]]
+    parts.append(frame.axes_labels("epoch", y_label))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def dot(hex_colour: str, label: str = "") -> Markup:
+    """A coloured dot that marks a run wherever it appears on a page."""
+    hidden = ' aria-hidden="true"' if not label else f' role="img" aria-label="{escape(label)}"'
+    return Markup(f'<svg class="swatch" viewBox="0 0 10 10"{hidden}>'
+                  f'<circle cx="5" cy="5" r="5" fill="{escape(hex_colour)}"/></svg>')
+
+
+def line_key(hex_colour: str, dashed: bool) -> Markup:
+    """A short line as the chart draws it: solid for training, dashed for validation."""
+    dash = ' stroke-dasharray="5 3"' if dashed else ""
+    return Markup(f'<svg class="line-key" viewBox="0 0 24 6" aria-hidden="true"><line x1="0" y1="3" x2="24" y2="3" '
+                  f'stroke="{escape(hex_colour)}" stroke-width="2"{dash}/></svg>')

@@ -44,3 +44,33 @@ def test_result(evaluation: dict[str, Any] | None) -> str:
     if evaluation.get("loss") is not None:
         return f"loss {evaluation['loss']:.4g}"
     return ""
+
+
+def metric_value(metric: str | None, value: float | None) -> str:
+    """A metric as a table shows it: accuracies as percentages, losses and errors with 4 digits."""
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f}%" if metric and "accuracy" in metric else f"{value:.4g}"
+
+
+def duration(seconds: float | None) -> str:
+    """12.3 -> "12 s"; 184 -> "3 min 4 s"; None -> "–"."""
+    if seconds is None:
+        return "–"
+    whole = round(seconds)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
+
+
+def change_value(value: Any) -> str:
+    """One side of a "what changed" row: lists joined, None as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def percent(share: float | None) -> str:
+    return "–" if share is None else f"{100 * share:.1f}%"

@@ -76,9 +76,10 @@ class Editor:
 
     def show(self, record: ModelRecord, *, selected: str | None = None, error: UserError | None = None,
              form_values: dict[str, Any] | None = None, flash: str | None = None, panel_error: bool = False,
-             settings_source: str = "draft") -> Response:
+             settings_source: str = "draft", from_run: RunRecord | None = None) -> Response:
         """The editor. `settings_source`: "draft" keeps the form's values, "data" re-suggests the
-        settings that depend on the data (after a dataset change), "suggested" resets them all."""
+        settings that depend on the data (after a dataset change), "suggested" resets them all.
+        The settings start from `from_run` when given ("Train again"), else from the model's last run."""
         dataset = datasets.attached_dataset(self.session, record)
         meta = datasets.meta_of(dataset) if dataset else None
         state = describe_model(self.session, record, self.settings, self.inspector, meta=meta)
@@ -87,7 +88,7 @@ class Editor:
             selected = ids[-1] if ids else None
         model_runs = runs.list_runs(self.session, record.workspace_id, record.id, limit=8)
         train_values, settings_run = self._train_values(record, state, meta, settings_source,
-                                                        model_runs[0] if model_runs else None)
+                                                        from_run or (model_runs[0] if model_runs else None))
         context = {
             "model": record, "state": state, "selected_id": selected,
             "selected": state.graph.node(selected) if selected else None,
@@ -190,9 +191,13 @@ def create(request: Request, form: FormDep, workspace_id: PageWorkspace, session
 
 
 @router.get("/models/{model_id}", response_class=HTMLResponse, name="editor")
-def editor(record: PageModel, view: EditorDep, layer: str | None = None, settings: str | None = None) -> Response:
-    """The editor; `?settings=suggested` resets the training form to the settings that fit the data."""
-    return view.show(record, selected=layer, settings_source="suggested" if settings == "suggested" else "draft")
+def editor(record: PageModel, view: EditorDep, layer: str | None = None, settings: str | None = None,
+           from_run: int | None = None) -> Response:
+    """The editor; `?settings=suggested` resets the training form to the settings that fit the data,
+    `?from_run=<id>` fills it with that run's settings ("Train again")."""
+    run = runs.get_run(view.session, record.workspace_id, from_run) if from_run is not None else None
+    return view.show(record, selected=layer, settings_source="suggested" if settings == "suggested" else "draft",
+                     from_run=run)
 
 
 @router.post("/models/{model_id}/layers", name="add_layer")

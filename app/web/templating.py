@@ -66,6 +66,10 @@ templates.env.filters.update(
     param_text=formatting.param_text,
     compact_number=formatting.compact_number,
     test_result=formatting.test_result,
+    metric_value=formatting.metric_value,
+    duration=formatting.duration,
+    change_value=formatting.change_value,
+    percent=formatting.percent,
 )
 
 

@@ -26,7 +26,6 @@ from app.web.deps import (
     PageModel,
     PageOwner,
     PageRun,
-    PageViewer,
     SchedulerDep,
     SessionDep,
     SettingsDep,
@@ -142,18 +141,12 @@ def prepare_dataset_again(request: Request, form: FormDep, record: PageDataset, 
     return RedirectResponse(request.app.url_path_for("dataset", dataset_id=str(record.id)), status_code=303)
 
 
-@router.get("/runs", response_class=HTMLResponse, name="runs")
-def runs_page(request: Request, workspace_id: PageViewer, session: SessionDep,
-              scheduler: SchedulerDep) -> Response:
-    found = runs.list_runs(session, workspace_id) if workspace_id else []
-    listed = [run_out(session, scheduler, run, detail=False) for run in found]
-    return render(request, "runs.html", {"runs": listed})
-
-
-def _run_page(request: Request, session: Any, scheduler: Scheduler, run: RunRecord,
-              error: UserError | None = None) -> Response:
+def show_run(request: Request, session: Any, scheduler: Scheduler, run: RunRecord,
+             error: UserError | None = None) -> Response:
     session.refresh(run)
+    previous = runs.previous_run_of_model(session, run)
     context = {"run": run_out(session, scheduler, run), "groups": GROUPS, "params": PARAMS_BY_NAME,
+               "previous_run_id": previous.id if previous is not None else None,
                "last_event_id": runs.last_event_id(session, run.id), "error": error}
     return render(request, "run.html", context, status_code=status_of(error) if error else 200,
                   fragment="partials/_run_update.html")
@@ -161,7 +154,7 @@ def _run_page(request: Request, session: Any, scheduler: Scheduler, run: RunReco
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse, name="run")
 def run_page(request: Request, run: PageRun, session: SessionDep, scheduler: SchedulerDep) -> Response:
-    return _run_page(request, session, scheduler, run)
+    return show_run(request, session, scheduler, run)
 
 
 @router.post("/runs/{run_id}/stop", name="stop_run")
@@ -171,7 +164,7 @@ def stop_run(request: Request, run: PageRun, session: SessionDep, scheduler: Sch
         scheduler.stop(run.id)
     except UserError as exc:
         if not was_running:
-            return _run_page(request, session, scheduler, run, exc)
+            return show_run(request, session, scheduler, run, exc)
         # else it ended in the meantime: the live stream has the final word
     if was_running and is_htmx(request):
         # The worker stops after its current batch and the live stream brings the new state;
@@ -186,7 +179,7 @@ def resume(request: Request, run: PageRun, session: SessionDep, settings: Settin
     try:
         resume_run(session, settings, scheduler, run)
     except UserError as exc:
-        return _run_page(request, session, scheduler, run, exc)
+        return show_run(request, session, scheduler, run, exc)
     return _after_command(request, session, scheduler, run)
 
 
@@ -195,7 +188,7 @@ def delete(request: Request, run: PageRun, session: SessionDep, scheduler: Sched
     try:
         delete_run(session, scheduler, run)
     except UserError as exc:
-        return _run_page(request, session, scheduler, run, exc)
+        return show_run(request, session, scheduler, run, exc)
     return redirect_to(request, request.app.url_path_for("runs"))
 
 
@@ -205,12 +198,12 @@ def evaluate_again(request: Request, run: PageRun, session: SessionDep, settings
     try:
         evaluate_run(session, settings, scheduler, worker, run)
     except UserError as exc:
-        return _run_page(request, session, scheduler, run, exc)
+        return show_run(request, session, scheduler, run, exc)
     return _after_command(request, session, scheduler, run)
 
 
 def _after_command(request: Request, session: Any, scheduler: Scheduler, run: RunRecord) -> Response:
     """htmx gets the changed fragments; a plain form post is redirected to the run page."""
     if is_htmx(request):
-        return _run_page(request, session, scheduler, run)
+        return show_run(request, session, scheduler, run)
     return RedirectResponse(request.app.url_path_for("run", run_id=str(run.id)), status_code=303)

@@ -143,7 +143,8 @@ def test_only_seed_changed_and_many_changes_are_summarized():
     assert summary_sentence(first, seed, run_changes(first, seed))["text"].startswith("Only the seed changed:")
     many = facts(3, config={"optimizer": "sgd", "seed": 42, "batch_size": 64, "epochs": 3, "loss": "mse"},
                  test={"accuracy": 0.8})
-    assert summary_sentence(first, many, run_changes(first, many))["text"].startswith("4 changes (optimizer adam → sgd; ")
+    text = summary_sentence(first, many, run_changes(first, many))["text"]
+    assert text.startswith("4 changes (optimizer adam → sgd; ")
 
 
 def test_seed_spread_uses_groups_of_repeats_only():

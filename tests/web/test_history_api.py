@@ -47,7 +47,7 @@ def test_history_names_each_run_by_what_changed_since_the_previous(three_runs):
 
 
 def test_history_filters_and_sorts(three_runs, server):
-    client, model, finished = three_runs
+    client, _, finished = three_runs
     by_test = ok(client.get("/api/v1/runs", params={"sort": "-test"}))
     values = [row["test"]["value"] for row in by_test]
     assert values == sorted(values, reverse=True)

@@ -109,6 +109,7 @@ class RunSummary(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    duration_s: float | None = Field(description="Seconds from its start to its end, once it has ended.")
     progress: dict[str, Any] | None = Field(description="The newest started, batch or epoch event.")
     best_epoch: int | None = Field(description="The epoch with the lowest validation loss.")
     evaluation: dict[str, Any] | None = Field(description="Test loss, metrics and reports on the test split.")
@@ -149,7 +150,6 @@ class ChangeOut(BaseModel):
 class RunHistoryRow(RunSummary):
     """A run as the history lists it, with what changed since the previous run of its model."""
 
-    duration_s: float | None
     best: Score | None = Field(description="The best validation value (val_accuracy, else val_loss) and its epoch.")
     test: Score | None = Field(description="The headline test metric: accuracy, else an error or the loss.")
     changes_from_previous: list[ChangeOut]
