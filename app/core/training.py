@@ -28,6 +28,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "nadam")
 METRICS = ("accuracy", "mae", "mse", "rmse")
 REGRESSION_METRICS = ("mae", "mse", "rmse")
 MONITORS = ("val_loss", "val_accuracy", "loss")
+CLASS_WEIGHTS = ("none", "balanced")
 # Learning rates above this are allowed (a learner may want to watch a run diverge)
 # but get a warning: no optimizer here trains well with steps that large.
 USUAL_MAX_LEARNING_RATE = 1.0
@@ -45,6 +46,9 @@ TRAIN_PARAMS: tuple[Param, ...] = (
     Param("momentum", "float", 0.0,
           "sgd only: how much of the previous step carries into the next, smoothing the path.",
           minimum=0.0, maximum=1.0, exclusive_maximum=True),
+    Param("class_weight", "choice", "none",
+          "balanced: each class's mistakes count in inverse proportion to how common the class is in the "
+          "training split, so a rare class is not ignored (classes only).", choices=CLASS_WEIGHTS),
     Param("batch_size", "int", 32,
           "How many samples are averaged for one update; smaller is noisier but updates more often.",
           minimum=1, maximum=4096),
@@ -74,7 +78,7 @@ PARAMS_BY_NAME: dict[str, Param] = {p.name: p for p in TRAIN_PARAMS}
 MULTI_VALUED = frozenset({"metrics"})  # a list of choices, each checked on its own
 
 GROUPS: dict[str, tuple[str, ...]] = {
-    "Loss and optimizer": ("loss", "optimizer", "learning_rate", "momentum"),
+    "Loss and optimizer": ("loss", "optimizer", "learning_rate", "momentum", "class_weight"),
     "Schedule": ("epochs", "batch_size"),
     "Early stopping": ("early_stopping", "early_stopping_monitor", "early_stopping_patience",
                        "restore_best_weights"),
@@ -131,6 +135,7 @@ class TrainConfig(BaseModel):
     early_stopping_monitor: str = PARAMS_BY_NAME["early_stopping_monitor"].default
     early_stopping_patience: int = PARAMS_BY_NAME["early_stopping_patience"].default
     restore_best_weights: bool = PARAMS_BY_NAME["restore_best_weights"].default
+    class_weight: str = PARAMS_BY_NAME["class_weight"].default
     metrics: list[str] = list(PARAMS_BY_NAME["metrics"].default)
     seed: int | None = PARAMS_BY_NAME["seed"].default
     steps_per_execution: int = PARAMS_BY_NAME["steps_per_execution"].default
@@ -218,6 +223,9 @@ def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig,
     inputs = [n for n in graph.nodes if n.type == "Input"]
     if len(inputs) == 1:
         issues += check_input(inputs[0].params.get("shape", []), meta, inputs[0].id)
+    if config.class_weight != "none" and meta.task != "classification":
+        issues.append(Issue(f"class_weight {config.class_weight} weighs classes, but {meta.name} is a regression "
+                            "task: choose none.", field="class_weight"))
     head = output_head(graph, report)
     if head is None:
         return issues

@@ -22,7 +22,7 @@ from app.data.prepared import DatasetMeta
 from app.jobs.inspector import Inspector
 from app.store import repository
 from app.store.db import release_connection
-from app.store.tables import ModelRecord
+from app.store.tables import DatasetRecord, ModelDataset, ModelRecord
 
 # How far back the editor looks for the last version of a model that Keras could build,
 # to keep its summary on screen (marked out of date) while the current version has a fault.
@@ -156,11 +156,16 @@ def duplicate_model(session: Session, settings: Settings, record: ModelRecord,
 
 
 def model_from_graph(session: Session, settings: Settings, workspace_id: str, base_name: str,
-                     graph: Graph) -> ModelRecord:
-    """A new model holding a given graph (a run's snapshot), named "<base_name>", numbered when taken."""
+                     graph: Graph, dataset: DatasetRecord | None = None) -> ModelRecord:
+    """A new model holding a given graph (a run's snapshot), named "<base_name>", numbered when taken,
+    and attached to `dataset` when that is given and ready (the graph already fits it)."""
     name = repository.unused_model_name(session, workspace_id, base_name[:60])
     _check_room_for_a_model(session, settings, workspace_id)
-    return repository.create_model(session, workspace_id, name, graph)
+    model = repository.create_model(session, workspace_id, name, graph)
+    if dataset is not None and dataset.state == "ready":
+        session.add(ModelDataset(model_id=model.id, dataset_id=dataset.id))
+        session.commit()
+    return model
 
 
 def _check_room_for_a_model(session: Session, settings: Settings, workspace_id: str) -> None:

@@ -38,7 +38,7 @@ from app.jobs.scheduler import Scheduler
 from app.services import editing
 from app.services.training import checkpoint_epoch, saved_model
 from app.store import runs
-from app.store.tables import DatasetRecord, ModelDataset, ModelRecord, RunRecord
+from app.store.tables import DatasetRecord, ModelRecord, RunRecord
 
 MIN_COMPARED, MAX_COMPARED = 2, 8
 MAX_RUN_NAME, MAX_RUN_NOTES = 80, 2000
@@ -263,11 +263,7 @@ def _per_class_table(compared: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def restore_model(session: Session, settings: Settings, workspace_id: str, run: RunRecord) -> ModelRecord:
     """A new model from the graph the run trained, attached to the run's dataset when it still exists."""
-    graph = Graph.model_validate_json(run.graph_json)
-    model = editing.model_from_graph(session, settings, workspace_id, f"{run.model_name[:48]} (run {run.id})", graph)
     dataset = session.get(DatasetRecord, run.dataset_id) if run.dataset_id is not None else None
-    if dataset is not None and dataset.state == "ready":
-        session.add(ModelDataset(model_id=model.id, dataset_id=dataset.id))
-        session.commit()
-    return model
+    return editing.model_from_graph(session, settings, workspace_id, f"{run.model_name[:48]} (run {run.id})",
+                                    Graph.model_validate_json(run.graph_json), dataset)
 

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.core.errors import UserError
 from app.core.runs import RunState
-from app.services import history
+from app.services import history, improving
 from app.services.training import repeat_with_seeds
 from app.store import repository
 from app.web.deps import PageOwner, PageRun, PageViewer, SchedulerDep, SessionDep, SettingsDep
@@ -151,3 +151,15 @@ def repeat(request: Request, run: PageRun, session: SessionDep, settings: Settin
         return show_run(request, session, scheduler, run, exc)
     ids = "&".join(f"ids={r}" for r in [run.id, *(r.id for r in repeats)])
     return redirect_to(request, f"{request.app.url_path_for('compare_runs')}?{ids}")
+
+
+@router.post("/runs/{run_id}/suggestions/{key}/apply", name="apply_suggestion")
+def apply_suggestion(request: Request, key: str, run: PageRun, session: SessionDep, settings: SettingsDep,
+                     scheduler: SchedulerDep) -> Response:
+    """A suggestion's variant as a new model, its run queued; the new run's page follows."""
+    try:
+        _, queued = improving.apply_suggestion(session, settings, scheduler, run, key)
+    except UserError as exc:
+        session.rollback()
+        return show_run(request, session, scheduler, run, exc)
+    return redirect_to(request, request.app.url_path_for("run", run_id=str(queued.id)))

@@ -40,7 +40,7 @@ from app.core.graph import Graph
 from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, FINAL_MODEL, RunState, best_epoch
 from app.core.text import plural
 from app.core.training import TrainConfig, check_training, output_head, uses_logits
-from app.data.prepared import read_arrays, read_meta
+from app.data.prepared import DatasetMeta, read_arrays, read_meta
 from app.worker.build import build_model
 from app.worker.evaluate import clean, evaluate_model, prepare_targets
 
@@ -131,7 +131,8 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
         if should_stop():
             raise _StopTraining(RunState.CANCELLED, "Stopped on request before training began.")
         model.fit(train_data, epochs=config.epochs, initial_epoch=initial_epoch,
-                  validation_data=validation, callbacks=callbacks, shuffle=False, verbose=0)
+                  validation_data=validation, callbacks=callbacks, shuffle=False, verbose=0,
+                  class_weight=class_weights(arrays["y_train"], meta) if config.class_weight == "balanced" else None)
     except _StopTraining as stop:
         return _result(stop.state, stop.message, config, history, started,
                        checkpoint_epoch=progress.checkpoint_epoch, **stop.detail)
@@ -156,6 +157,14 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
                    f"{plural(config.early_stopping_patience, 'epoch')}.")
     return _result(RunState.COMPLETED, message, config, history, started, model=FINAL_MODEL,
                    checkpoint_epoch=progress.checkpoint_epoch, evaluation=evaluation, **early)
+
+
+def class_weights(y_train: np.ndarray, meta: DatasetMeta) -> dict[int, float]:
+    """"balanced": n_samples / (n_classes * samples of the class), as scikit-learn defines it; a class
+    missing from the training split gets weight 1."""
+    counts = np.bincount(y_train.astype("int64").reshape(-1), minlength=meta.num_classes)
+    total, classes = float(counts.sum()), len(counts)
+    return {i: (total / (classes * int(c)) if c else 1.0) for i, c in enumerate(counts)}
 
 
 def _batches(x: np.ndarray, y: np.ndarray, config: TrainConfig, shuffle: bool) -> tf.data.Dataset:

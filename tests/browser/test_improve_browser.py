@@ -33,6 +33,7 @@ def test_two_runs_differing_in_one_activation_are_compared(page: Page, live_serv
     wait_for_htmx(page)
     page.fill("#t-batch_size", "16")
     first = train_to_the_end(page, epochs=4)
+    expect(page.locator("#suggestions")).to_be_visible()  # what to try next, or why there is nothing
 
     page.goto(editor)
     # The form starts from the last run's settings, not from the defaults.

@@ -208,3 +208,15 @@ def test_the_web_process_can_import_training_settings_without_numpy_or_tensorflo
             "print(sorted(m for m in ('numpy', 'tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_balanced_class_weights_count_rare_classes_more():
+    import numpy as np
+
+    from app.data.prepared import DatasetMeta
+    from app.worker.train import class_weights
+
+    meta = DatasetMeta(name="three", kind="table", task="classification", input_shape=[2],
+                       class_names=["a", "b", "c"])
+    weights = class_weights(np.array([0, 0, 0, 1]), meta)
+    assert weights == {0: 4 / (3 * 3), 1: 4 / (3 * 1), 2: 1.0}  # c is missing from the split: weight 1

@@ -125,3 +125,42 @@ def test_restore_makes_a_model_from_the_run_graph_with_its_dataset(three_runs):
     assert (retrained["state"], retrained["dataset_id"]) == ("completed", finished[0]["dataset_id"])
     again = ok(client.post(f"/api/v1/runs/{finished[0]['id']}/restore"), 201)
     assert again["name"] == f"Net (run {finished[0]['id']}) 2"
+
+
+# --- suggestions: a diverged run, its one suggestion, and applying it ------------------------------------------
+
+def test_a_diverged_run_suggests_a_smaller_learning_rate_which_applies_as_a_variant(server):
+    client = workspace_client(server)
+    model = model_on(client, "plane", "regression", n_samples=200)
+    diverged = wait_for_run(client, start_run(client, model["id"], optimizer="sgd", learning_rate=1e6, epochs=3)["id"])
+    assert diverged["state"] == "diverged"
+    found = ok(client.get(f"/api/v1/runs/{diverged['id']}/suggestions"))
+    assert [s["key"] for s in found] == ["smaller-learning-rate"]
+    assert found[0]["changes"] == [{"path": "settings.learning_rate", "from": 1e6, "to": 1e5}]
+    assert "learning rate 1e+06" in found[0]["reason"]
+
+    refused = client.post(f"/api/v1/runs/{diverged['id']}/suggestions/dropout/apply")
+    assert refused.status_code == 404 and "its suggestions are: smaller-learning-rate" in refused.json()["detail"]
+    stranger = workspace_client(server)
+    assert stranger.post(f"/api/v1/runs/{diverged['id']}/suggestions/smaller-learning-rate/apply").status_code == 404
+    assert len(ok(client.get("/api/v1/models"))) == 1  # nothing was made by the refused requests
+
+    applied = ok(client.post(f"/api/v1/runs/{diverged['id']}/suggestions/smaller-learning-rate/apply"), 201)
+    variant = ok(client.get(f"/api/v1/models/{applied['model_id']}"))
+    assert variant["name"] == "Net - smaller-learning-rate"
+    assert [layer["params"] for layer in variant["layers"]] == [n["params"] for n in diverged["graph"]["nodes"]]
+    queued = get_run(client, applied["run_id"])
+    assert queued["model_id"] == applied["model_id"] and queued["config"]["learning_rate"] == 1e5
+    assert queued["config"]["optimizer"] == "sgd" and queued["config"]["epochs"] == 3  # the rest unchanged
+    wait_for_run(client, applied["run_id"])
+
+
+def test_balanced_class_weights_train_and_are_refused_for_numbers(server):
+    client = workspace_client(server)
+    circle = model_on(client, "circle", "dense", n_samples=200)
+    run = wait_for_run(client, start_run(client, circle["id"], epochs=2, class_weight="balanced")["id"])
+    assert run["state"] == "completed" and run["config"]["class_weight"] == "balanced"
+    plane = model_on(client, "plane", "regression", n_samples=200)
+    refused = client.post(f"/api/v1/models/{plane['id']}/runs", json={"class_weight": "balanced"})
+    assert refused.status_code == 422 and refused.json()["field"] == "class_weight"
+    assert "regression task" in refused.json()["detail"]

@@ -15,13 +15,21 @@ from app.core.errors import LimitReached, NotFound
 from app.core.runs import ACTIVE_STATES, FINAL_MODEL, RESUMABLE_STATES
 from app.core.training import settings_schema
 from app.jobs.event_hub import RunEventHub, StreamEvent
-from app.services import history
+from app.services import history, improving
 from app.services.history import run_out
 from app.services.training import delete_run, evaluate_run, resume_run, saved_model, start_run
 from app.store import runs
 from app.store.tables import RunRecord
 from app.web.api.models import model_out
-from app.web.api.schemas import ModelOut, RunComparison, RunDetail, RunHistoryRow, RunUpdate
+from app.web.api.schemas import (
+    AppliedSuggestion,
+    ModelOut,
+    RunComparison,
+    RunDetail,
+    RunHistoryRow,
+    RunUpdate,
+    SuggestionOut,
+)
 from app.web.deps import (
     ApiModel,
     ApiRun,
@@ -80,6 +88,21 @@ def update_run(body: RunUpdate, run: ApiRun, session: SessionDep, scheduler: Sch
     """Rename a run or change its notes."""
     history.update_run(session, run, body.name, body.notes)
     return RunDetail.model_validate(run_out(session, scheduler, run))
+
+
+@router.get("/runs/{run_id}/suggestions")
+def suggestions(run: ApiRun, session: SessionDep) -> list[SuggestionOut]:
+    """What to try next, from the run's curves, settings, graph and test results (none while it trains,
+    none when nothing looks wrong). Each says what it saw and the changes it would make."""
+    return [SuggestionOut.model_validate(s.as_dict()) for s in improving.suggestions_for(session, run)]
+
+
+@router.post("/runs/{run_id}/suggestions/{key}/apply", status_code=201)
+def apply_suggestion(key: str, run: ApiRun, session: SessionDep, settings: SettingsDep,
+                     scheduler: SchedulerDep) -> AppliedSuggestion:
+    """Make the suggested variant as a new model and queue its run with this run's settings otherwise."""
+    model, queued = improving.apply_suggestion(session, settings, scheduler, run, key)
+    return AppliedSuggestion(model_id=model.id, run_id=queued.id)
 
 
 @router.post("/runs/{run_id}/restore", status_code=201)

@@ -176,6 +176,19 @@ class RunComparison(BaseModel):
     classes: list[dict[str, Any]] = Field(description="Per-class F1 and recall of each run, when they share classes.")
 
 
+class SuggestionOut(BaseModel):
+    key: str
+    title: str
+    reason: str = Field(description="What the rule saw, with the numbers.")
+    changes: list[dict[str, Any]] = Field(description="`{path, from, to}`; an added layer has from null and "
+                                          "to `{type, params, after}`.")
+
+
+class AppliedSuggestion(BaseModel):
+    model_id: int = Field(description="The new variant model.")
+    run_id: int = Field(description="Its queued run.")
+
+
 class DatasetOut(BaseModel):
     id: int
     name: str
