@@ -24,6 +24,8 @@ LOW_ACCURACY = 0.90           # below this, a flat training accuracy means the m
 OVERFIT_RISE = 0.10           # validation loss 10% above its best while training loss still falls
 LOW_RECALL = 0.60             # a class the model finds less than 60% of the time...
 RECALL_GAP = 0.20             # ...and 20 points below the average of the classes
+STILL_FALLING = 0.005         # a loss still falling by 0.5% or more per epoch at the end...
+SLOW_DROP = 0.5               # ...that has not even halved since the first epoch: slow descent
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ def slow_sgd(run: RunSummary) -> list[Suggestion]:
         return []
     steps = [b - a for a, b in pairwise(loss)]
     rises = sum(1 for s in steps if s > 0)
-    still_falling = loss[-1] < loss[-2] * 0.98
+    still_falling = loss[-1] < loss[-2] * (1 - STILL_FALLING) and loss[-1] > loss[0] * SLOW_DROP
     if not (still_falling or rises >= max(1, len(steps) // 3)):
         return []
     how = (f"went up in {rises} of {len(steps)} epochs" if rises >= max(1, len(steps) // 3)

@@ -171,8 +171,11 @@ def run_history(session: Session, scheduler: Scheduler, workspace_id: str, *, mo
     everything = sorted(runs.list_runs(session, workspace_id), key=lambda r: r.id)
     previous_of: dict[int, RunRecord | None] = {}
     last_of_model: dict[int | None, RunRecord] = {}
+    by_id = {run.id: run for run in everything}
     for run in everything:
         previous_of[run.id] = last_of_model.get(run.model_id) if run.model_id is not None else None
+        if previous_of[run.id] is None and run.parent_run_id is not None:
+            previous_of[run.id] = by_id.get(run.parent_run_id)  # a variant's first run: the run it came from
         last_of_model[run.model_id] = run
     chosen = [r for r in everything if (model_id is None or r.model_id == model_id)
               and (dataset_id is None or r.dataset_id == dataset_id) and (state is None or r.state == state)]

@@ -83,7 +83,7 @@ def apply_suggestion(session: Session, settings: Settings, scheduler: Scheduler,
     try:
         queued = queue_runs(session, settings, scheduler, run.workspace_id, model_id=model.id, model_name=model.name,
                             graph_json=model.graph_json, dataset=dataset, configs=[config.get_config()],
-                            params=report.total_params)
+                            params=report.total_params, parent_run_id=run.id)
     except UserError:
         repository.delete_model(session, model)
         raise

@@ -63,7 +63,8 @@ def repeat_with_seeds(session: Session, settings: Settings, scheduler: Scheduler
 
 def queue_runs(session: Session, settings: Settings, scheduler: Scheduler, workspace_id: str, *,
                model_id: int | None, model_name: str, graph_json: str, dataset: DatasetRecord,
-               configs: Sequence[dict[str, Any]], params: int | None) -> list[RunRecord]:
+               configs: Sequence[dict[str, Any]], params: int | None,
+               parent_run_id: int | None = None) -> list[RunRecord]:
     """Record runs as queued once every limit allows all of them, and let the scheduler start them.
     Every path that creates runs comes through here, so no limit can be walked around."""
     more = "this run" if len(configs) == 1 else f"{len(configs)} more runs"
@@ -81,7 +82,8 @@ def queue_runs(session: Session, settings: Settings, scheduler: Scheduler, works
     _check_queue_room(session, settings)
     queued = [RunRecord(workspace_id=workspace_id, model_id=model_id, model_name=model_name, graph_json=graph_json,
                         dataset_id=dataset.id, dataset_name=dataset.name, dataset_folder=dataset.folder,
-                        config_json=json.dumps(config), state=RunState.QUEUED, params=params)
+                        config_json=json.dumps(config), state=RunState.QUEUED, params=params,
+                        parent_run_id=parent_run_id)
               for config in configs]
     session.add_all(queued)
     session.commit()

@@ -97,8 +97,13 @@ def latest_run_of_model(session: Session, model_id: int) -> RunRecord | None:
 
 
 def previous_run_of_model(session: Session, run: RunRecord) -> RunRecord | None:
-    """The run of the same model started just before this one."""
-    if run.model_id is None:
-        return None
-    query = select(RunRecord).where(RunRecord.model_id == run.model_id, RunRecord.id < run.id)
-    return session.scalar(query.order_by(RunRecord.id.desc()).limit(1))
+    """The run this one is compared with by default: the run of the same model started just before it,
+    or, for the first run of a variant model, the run it was made from."""
+    previous = None
+    if run.model_id is not None:
+        query = select(RunRecord).where(RunRecord.model_id == run.model_id, RunRecord.id < run.id)
+        previous = session.scalar(query.order_by(RunRecord.id.desc()).limit(1))
+    if previous is None and run.parent_run_id is not None:
+        parent = session.get(RunRecord, run.parent_run_id)
+        previous = parent if parent is not None and parent.workspace_id == run.workspace_id else None
+    return previous

@@ -118,6 +118,8 @@ class RunRecord(Base):
     name: Mapped[str | None] = mapped_column(String(80), nullable=True)  # None: described by what changed
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     params: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the model's parameter count
+    # The run this one was made from (an applied suggestion's variant), when not from its model's previous run.
+    parent_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -153,6 +153,9 @@ def test_a_diverged_run_suggests_a_smaller_learning_rate_which_applies_as_a_vari
     assert queued["model_id"] == applied["model_id"] and queued["config"]["learning_rate"] == 1e5
     assert queued["config"]["optimizer"] == "sgd" and queued["config"]["epochs"] == 3  # the rest unchanged
     wait_for_run(client, applied["run_id"])
+    row = next(r for r in ok(client.get("/api/v1/runs")) if r["id"] == applied["run_id"])
+    assert row["previous_run_id"] == diverged["id"]  # a variant's first run is compared with its source
+    assert row["name"] == "Net - smaller-learning-rate · learning rate 1e+06 → 100000"
 
 
 def test_balanced_class_weights_train_and_are_refused_for_numbers(server):
