@@ -70,6 +70,8 @@ class Settings(BaseSettings):
                                  "workspaces together; beyond, new runs get 429 with a time to try again.")
     max_active_runs_per_workspace: int = Field(5, ge=1, description="Runs one workspace may have queued "
                                                "or running; more are refused until one ends.")
+    max_search_runs: int = Field(24, ge=1, le=1000, description="Runs one variant search may train at most "
+                                 "(its budget); its trials also count towards the workspace's limits.")
     warm_training_workers: int = Field(1, ge=0, description="Training processes kept ready with "
                                        "TensorFlow imported (from when a model gets data), so that a run starts at "
                                        "once; each holds about 500 MB. 0: none.")

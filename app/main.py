@@ -24,9 +24,10 @@ from app.jobs.inspector import Inspector
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
 from app.services import storage
+from app.services.searches import SearchDriver
 from app.store import sessions as session_records
 from app.store.db import make_engine, make_session_factory
-from app.web.api import catalog, datasets, models, runs, workspaces
+from app.web.api import catalog, datasets, models, runs, searches, workspaces
 from app.web.auth import RateLimiter
 from app.web.body_limits import BodyLimitMiddleware
 from app.web.cookies import SessionCookieMiddleware
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                      limits=WorkerLimits(settings.worker_memory_mb,
                                                                          settings.worker_silence_s)))
 
+    search_driver = SearchDriver(sessions, settings, scheduler)
+    scheduler.run_ended_listeners.append(search_driver.run_ended)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
@@ -64,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             storage.sweep(db, settings)
             session_records.remove_expired(db)
         scheduler.recover()
+        search_driver.recover()
         # Warm up TensorFlow in the worker just after start-up, so its import does not
         # compete with serving the first page.
         warm_up = threading.Timer(WARM_UP_DELAY_S, inspector.start)
@@ -88,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.inspector = inspector
     app.state.data_worker = data_worker
     app.state.scheduler = scheduler
+    app.state.search_driver = search_driver
     app.state.event_hub = hub
     app.state.workspace_rate = RateLimiter(settings.workspaces_per_hour)
     app.add_middleware(SessionCookieMiddleware, secure=settings.secure_cookies)
@@ -95,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityMiddleware)  # outermost: every response
     install_error_handlers(app)
-    for router in (workspaces.router, catalog.router, models.router, datasets.router, runs.router):
+    for router in (workspaces.router, catalog.router, models.router, datasets.router, runs.router,
+                   searches.router):
         for route in router.routes:  # "api.<function>", so page and API route names never collide
             if isinstance(route, APIRoute) and not route.name.startswith("api."):
                 route.summary = route.summary or route.name.replace("_", " ").capitalize()

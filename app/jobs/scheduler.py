@@ -42,6 +42,8 @@ class Scheduler:
         self.executor = executor_factory(self.record_event)
         self._lock = threading.RLock()
         self._closing = False
+        # Told each run that ends (its id), outside the lock: variant searches queue their next trials.
+        self.run_ended_listeners: list[Callable[[int], None]] = []
 
     def run_folder(self, run_id: int) -> Path:
         return run_folder(self.data_dir, run_id)
@@ -114,8 +116,14 @@ class Scheduler:
                 run.state, run.reason, run.finished_at = RunState.CANCELLED, "Stopped before it started.", utcnow()
                 self._add_event(session, run_id, "state", {"state": RunState.CANCELLED, "reason": run.reason})
                 self._commit(session)
+            else:
+                self.executor.cancel(run_id)
                 return
-        self.executor.cancel(run_id)
+        self._tell_run_ended(run_id)
+
+    def _tell_run_ended(self, run_id: int) -> None:
+        for listener in self.run_ended_listeners:
+            listener(run_id)
 
     def resume(self, run_id: int) -> None:
         with self._lock, self.sessions() as session:
@@ -149,6 +157,7 @@ class Scheduler:
                 self._commit(session)
         if kind == "finished" and not self._closing:
             self.dispatch()
+            self._tell_run_ended(run_id)
 
     def _finish(self, session: Session, run: RunRecord, event: dict[str, Any]) -> None:
         if run.state != RunState.RUNNING:

@@ -42,7 +42,8 @@ def _layer_named(graph: Graph, name: str) -> Node:
 
 
 def apply_changes(graph: Graph, changes: list[dict[str, Any]]) -> tuple[Graph, dict[str, Any]]:
-    """The graph with a suggestion's layer changes made, and its settings changes (path `settings.<name>`)."""
+    """The graph with a suggestion's (or a search trial's) layer changes made, and its settings changes
+    (path `settings.<name>`)."""
     overrides: dict[str, Any] = {}
     for change in changes:
         where = change["path"].split(".")
@@ -52,6 +53,8 @@ def apply_changes(graph: Graph, changes: list[dict[str, Any]]) -> tuple[Graph, d
             added = change["to"]
             anchor = _layer_named(graph, added["after"])
             graph, _ = edits.add_layer(graph, added["type"], added["params"], name=where[1], after=anchor.id)
+        elif len(where) == 2 and change["to"] is None:  # a removed layer
+            graph = edits.remove_layer(graph, _layer_named(graph, where[1]).id)
         else:
             node = _layer_named(graph, where[1])
             graph = edits.update_layer(graph, node.id, {where[2]: change["to"]})

@@ -139,3 +139,38 @@ class RunEvent(Base):
     type: Mapped[str] = mapped_column(String(16))
     data_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SearchRecord(Base):
+    """A variant search of a model: its axes and budget; its trials become ordinary runs."""
+
+    __tablename__ = "searches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"), nullable=True)
+    model_name: Mapped[str] = mapped_column(String(64))
+    graph_json: Mapped[str] = mapped_column(Text)       # the model when the search began
+    config_json: Mapped[str] = mapped_column(Text)      # the settings every trial starts from
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True)
+    spec_json: Mapped[str] = mapped_column(Text)        # axes, budget, strategy, metric
+    state: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SearchTrial(Base):
+    """One point of a search: its parameters, and the run that trains it once there is room for it."""
+
+    __tablename__ = "search_trials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)        # 1, 2, 3... in the order proposed
+    params_json: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True,
+                                               index=True)
+    state: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting, its run's state, or failed
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    value: Mapped[float | None] = mapped_column(nullable=True)  # the search's metric, once its run has ended

@@ -189,6 +189,52 @@ class AppliedSuggestion(BaseModel):
     run_id: int = Field(description="Its queued run.")
 
 
+class SearchBudget(Strict):
+    runs: int = Field(8, description="Trials to train at most (LAYERLAB_MAX_SEARCH_RUNS caps it).")
+    epochs: int = Field(5, description="Epochs of each trial.")
+
+
+class SearchCreate(Strict):
+    axes: dict[str, list[Any]] = Field(description="What to vary, each with its values: activation, "
+                                       "kernel_initializer, width (factor), depth (-1, 0, 1), dropout (rate), "
+                                       "optimizer, learning_rate, batch_size.")
+    budget: SearchBudget = Field(default_factory=SearchBudget)
+    strategy: Literal["grid", "optuna"] = "grid"
+    metric: Literal["val_accuracy", "val_loss", "accuracy", "loss"] = "val_accuracy"
+    settings: dict[str, Any] | None = Field(None, description="Training settings every trial starts from "
+                                            "(default: those of the model's last run).")
+
+
+class SearchTrialOut(BaseModel):
+    number: int
+    params: dict[str, Any]
+    run_id: int | None
+    state: str = Field(description="waiting (for room in the workspace), then its run's state.")
+    reason: str | None
+    value: float | None = Field(description="The search's metric (its best epoch), once the run has ended.")
+    params_count: int | None
+    run_name: str | None
+
+
+class SearchOut(BaseModel):
+    id: int
+    state: str = Field(description="running, completed, cancelled or interrupted.")
+    reason: str | None
+    model_id: int | None
+    model_name: str
+    dataset_id: int | None
+    axes: dict[str, list[Any]]
+    budget: dict[str, int]
+    strategy: str
+    metric: str
+    maximize: bool
+    trials: list[SearchTrialOut]
+    ranking: list[int] = Field(description="Trial numbers, best first, of the trials with a value.")
+    best: SearchTrialOut | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
 class DatasetOut(BaseModel):
     id: int
     name: str
