@@ -34,6 +34,7 @@ from app.web.cookies import SessionCookieMiddleware
 from app.web.errors import install_error_handlers
 from app.web.history_pages import router as history_router
 from app.web.pages import router as pages_router
+from app.web.search_pages import router as search_router
 from app.web.security import SecurityMiddleware
 from app.web.templating import templates
 from app.web.training_pages import router as training_router
@@ -111,5 +112,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(history_router)  # before the run pages: /runs/compare is not /runs/{run_id}
     app.include_router(training_router)
+    app.include_router(search_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -306,6 +306,7 @@ def search_out(session: Session, search: SearchRecord) -> dict[str, Any]:
             "model_name": search.model_name, "dataset_id": search.dataset_id,
             "axes": spec.axes, "budget": {"runs": spec.runs, "epochs": spec.epochs}, "strategy": spec.strategy,
             "metric": spec.metric, "maximize": spec.maximize, "trials": trials,
+            "planned": min(spec.runs, spec.grid_size) if spec.strategy == "grid" else spec.runs,
             "ranking": [t["number"] for t in ranking], "best": ranking[0] if ranking else None,
             "created_at": search.created_at, "finished_at": search.finished_at,
             "axis_help": {name: AXES[name].help for name in spec.axes}}

@@ -212,3 +212,34 @@ def line_key(hex_colour: str, dashed: bool) -> Markup:
     dash = ' stroke-dasharray="5 3"' if dashed else ""
     return Markup(f'<svg class="line-key" viewBox="0 0 24 6" aria-hidden="true"><line x1="0" y1="3" x2="24" y2="3" '
                   f'stroke="{escape(hex_colour)}" stroke-width="2"{dash}/></svg>')
+
+
+def trial_points(points: Sequence[dict[str, Any]], x_label: str, y_label: str,
+                 x_ticks: Sequence[str] | None = None, width: int = 360, height: int = 240) -> Markup:
+    """A search's trials as dots: `x`, `y`, `label` and `best` each; with `x_ticks`, x is the index of a
+    category (an axis value) and the categories are written under the axis."""
+    drawn = [p for p in points if isinstance(p.get("y"), (int, float)) and isinstance(p.get("x"), (int, float))]
+    if not drawn:
+        return Markup("")
+    xs = [p["x"] for p in drawn] + ([-0.5, len(x_ticks) - 0.5] if x_ticks else [])
+    ys = [p["y"] for p in drawn]
+    x_pad = 0 if x_ticks else (max(xs) - min(xs)) * 0.06
+    y_pad = (max(ys) - min(ys)) * 0.08  # dots clear of the frame
+    frame = _Frame([min(xs) - x_pad, max(xs) + x_pad], [min(ys) - y_pad, max(ys) + y_pad], width, height, margin=36)
+    parts = [frame.open(f"{y_label} by {x_label}")]
+    if x_ticks:
+        parts += [f'<text x="{frame.sx(i):.1f}" y="{height - 20}" class="tick" text-anchor="middle">'
+                  f'{escape(tick)}</text>' for i, tick in enumerate(x_ticks)]
+    for p in sorted(drawn, key=lambda p: bool(p.get("best"))):  # the best drawn last, on top
+        kind, radius = ("trial best", 6) if p.get("best") else ("trial", 4.5)
+        parts.append(f'<circle cx="{frame.sx(p["x"]):.1f}" cy="{frame.sy(p["y"]):.1f}" r="{radius}" '
+                     f'class="{kind}"><title>{escape(p["label"])}</title></circle>')
+    if x_ticks:  # categories: the axis labels without the numeric ends
+        parts.append(f'<text x="{width / 2}" y="{height - 4}" class="axis-label" text-anchor="middle">'
+                     f'{escape(x_label)}</text>'
+                     f'<text x="4" y="{frame.margin + 4}" class="tick">{frame.y1:.3g}</text>'
+                     f'<text x="4" y="{height - frame.margin}" class="tick">{frame.y0:.3g}</text>')
+    else:
+        parts.append(frame.axes_labels(x_label, y_label))
+    parts.append("</svg>")
+    return Markup("".join(parts))

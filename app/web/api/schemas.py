@@ -228,6 +228,7 @@ class SearchOut(BaseModel):
     strategy: str
     metric: str
     maximize: bool
+    planned: int = Field(description="Trials it will train: the budget, or the whole grid when that is smaller.")
     trials: list[SearchTrialOut]
     ranking: list[int] = Field(description="Trial numbers, best first, of the trials with a value.")
     best: SearchTrialOut | None
