@@ -3,15 +3,17 @@ end and ranks its trials by their metric; Optuna proposes within its budget; bad
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.config import Settings
 from app.core.search import parse_spec, trial_changes
 from app.core.starters import STARTERS
 from app.services.improving import apply_changes
-from tests.web.live_server import get_run, model_on, ok, workspace_client
+from tests.web.live_server import app_without_warm_up, get_run, model_on, ok, read_events, workspace_client
 
 pytestmark = pytest.mark.slow  # real training runs
 
@@ -129,3 +131,27 @@ def test_trial_changes_for_depth_width_and_dropout_build_the_expected_graph():
     assert [(n.type, n.params.get("units"), n.params.get("rate")) for n in shallower.nodes] == [
         ("Input", None, None), ("Flatten", None, None), ("Dense", 128, None), ("Dropout", None, 0.25),
         ("Dense", 10, None)]
+
+
+def test_a_search_cut_short_by_a_restart_is_interrupted_and_resumes(tmp_path):
+    data_dir = tmp_path / "data"
+    body = {"axes": {"activation": ["relu", "tanh"]}, "budget": {"runs": 2, "epochs": 12}, "strategy": "grid"}
+    with TestClient(app_without_warm_up(Settings(data_dir=data_dir))) as first_server:
+        client = workspace_client(first_server)
+        model = model_on(client, "circle", "dense", n_samples=300, noise=0.05)
+        search = ok(client.post(f"/api/v1/models/{model['id']}/searches", json={**body, "settings": {"batch_size": 8}}),
+                    201)
+        first_run = search["trials"][0]["run_id"]
+        events_thread = next(t for t in threading.enumerate() if t.name == f"layerlab-run-{first_run}-events")
+        read_events(client, first_run, stop=lambda e: e.type == "checkpoint")  # a saved epoch to resume from
+    events_thread.join(timeout=15)
+    with TestClient(app_without_warm_up(Settings(data_dir=data_dir))) as second_server:
+        second_server.headers["Authorization"] = client.headers["Authorization"]
+        after = ok(second_server.get(f"/api/v1/searches/{search['id']}"))
+        assert after["state"] == "interrupted" and "Resume the search" in after["reason"]
+        assert after["trials"][0]["state"] == "interrupted"
+        resumed = ok(second_server.post(f"/api/v1/searches/{search['id']}/resume"))
+        assert resumed["state"] == "running"
+        final = wait_for_search(second_server, search["id"])
+    assert final["state"] == "completed" and [t["state"] for t in final["trials"]] == ["completed", "completed"]
+    assert len(final["ranking"]) == 2
