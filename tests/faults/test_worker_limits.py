@@ -32,7 +32,8 @@ def test_a_hung_training_process_is_stopped_and_its_run_failed(tmp_path):
         client = workspace_client(server)
         model = model_on(client, "circle", n_samples=100)
         run = start_run(client, model["id"], epochs=1000)
-        wait_for_run(client, run["id"], lambda r: r["epochs_done"] >= 1, timeout=90)
+        # An epoch's event comes just before its checkpoint is written: wait for the saved epoch itself.
+        wait_for_run(client, run["id"], lambda r: r["saved_epoch"] is not None, timeout=90)
         os.kill(server.app.state.scheduler.executor.pid(run["id"]), signal.SIGSTOP)  # alive, but silent
         failed = wait_for_run(client, run["id"], timeout=30)
         assert failed["state"] == "failed" and "reported nothing for" in failed["reason"]

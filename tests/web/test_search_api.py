@@ -155,3 +155,16 @@ def test_a_search_cut_short_by_a_restart_is_interrupted_and_resumes(tmp_path):
         final = wait_for_search(second_server, search["id"])
     assert final["state"] == "completed" and [t["state"] for t in final["trials"]] == ["completed", "completed"]
     assert len(final["ranking"]) == 2
+
+
+def test_a_diverged_trial_is_shown_as_such_and_the_others_go_on(server):
+    client = workspace_client(server)
+    model = model_on(client, "plane", "regression", n_samples=200)
+    body = {"axes": {"learning_rate": [1e6, 0.01]}, "budget": {"runs": 2, "epochs": 2}, "strategy": "grid",
+            "metric": "val_loss", "settings": {"optimizer": "sgd"}}
+    search = wait_for_search(client, ok(client.post(f"/api/v1/models/{model['id']}/searches", json=body), 201)["id"])
+    assert search["state"] == "completed"
+    diverged, healthy = search["trials"]
+    assert diverged["state"] == "diverged" and diverged["value"] is None and "diverged" in diverged["reason"]
+    assert healthy["state"] == "completed" and healthy["value"] is not None
+    assert search["ranking"] == [2] and search["best"]["number"] == 2
