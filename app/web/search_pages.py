@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,7 +12,7 @@ from app.core.errors import UserError, invalid_value
 from app.core.search import AXES, METRICS, STRATEGIES
 from app.services import datasets
 from app.services.searches import SearchDriver, get_search, list_searches, search_out, trial_label
-from app.store.tables import ModelRecord
+from app.store.tables import ModelRecord, SearchRecord
 from app.web.deps import PageModel, PageOwner, SessionDep, SettingsDep
 from app.web.errors import status_of
 from app.web.pages import FormDep, redirect_to
@@ -103,19 +104,21 @@ def search_page(request: Request, search_id: int, workspace_id: PageOwner, sessi
     return _search_page(request, session, workspace_id, search_id)
 
 
-@router.post("/searches/{search_id}/stop", name="stop_search")
-def stop_search(request: Request, search_id: int, workspace_id: PageOwner, session: SessionDep) -> Response:
+def _command(request: Request, session: Any, workspace_id: str, search_id: int,
+             command: Callable[[Any, SearchRecord], None]) -> Response:
+    """Stop or resume a search, then show it again (or the refusal on its page)."""
     try:
-        _driver(request).stop(session, get_search(session, workspace_id, search_id))
+        command(session, get_search(session, workspace_id, search_id))
     except UserError as exc:
         return _search_page(request, session, workspace_id, search_id, exc)
     return redirect_to(request, request.app.url_path_for("search", search_id=str(search_id)))
+
+
+@router.post("/searches/{search_id}/stop", name="stop_search")
+def stop_search(request: Request, search_id: int, workspace_id: PageOwner, session: SessionDep) -> Response:
+    return _command(request, session, workspace_id, search_id, _driver(request).stop)
 
 
 @router.post("/searches/{search_id}/resume", name="resume_search")
 def resume_search(request: Request, search_id: int, workspace_id: PageOwner, session: SessionDep) -> Response:
-    try:
-        _driver(request).resume(session, get_search(session, workspace_id, search_id))
-    except UserError as exc:
-        return _search_page(request, session, workspace_id, search_id, exc)
-    return redirect_to(request, request.app.url_path_for("search", search_id=str(search_id)))
+    return _command(request, session, workspace_id, search_id, _driver(request).resume)

@@ -28,10 +28,16 @@ def test_search_form_refuses_at_the_field_then_starts_and_shows_the_trials(brows
 
     started = browser_client.post(f"{editor}/searches", follow_redirects=False,
                                   data={"vary.activation": "on", "values.activation": "relu, tanh",
-                                        "runs": "2", "epochs": "1", "strategy": "grid", "metric": "val_loss"})
+                                        "runs": "2", "epochs": "30", "strategy": "grid", "metric": "val_loss"})
     assert started.status_code == 303
     page = browser_client.get(started.headers["location"])
     assert page.status_code == 200
     assert re.search(r'id="search-state">(running|completed)<', page.text)
     assert 'id="trial-1"' in page.text and 'id="trial-2"' in page.text
     assert browser_client.get("/searches/999999").status_code == 404
+
+    stopped = browser_client.post(f"{started.headers['location']}/stop", follow_redirects=False)
+    assert stopped.status_code == 303
+    assert 'id="search-state">cancelled<' in browser_client.get(started.headers["location"]).text
+    again = browser_client.post(f"{started.headers['location']}/stop")
+    assert again.status_code == 409 and "only a running search can be stopped" in again.text
