@@ -111,6 +111,13 @@ def run_facts(session: Session, run: RunRecord, epochs: list[dict[str, Any]] | N
                     test=test_metrics(run.evaluation))
 
 
+def setup_of(run: RunRecord) -> RunFacts:
+    """What a run was set up with (data, graph, settings), without its results: enough for `run_changes`."""
+    return RunFacts(id=run.id, graph=Graph.model_validate_json(run.graph_json), config=json.loads(run.config_json),
+                    dataset_id=run.dataset_id, dataset_name=run.dataset_name, params=run.params, best_epoch=None,
+                    best_value=None, test={})
+
+
 def parameter_count(run: RunRecord, graph: Graph) -> int | None:
     """Recorded when the run started; worked out from its graph for runs of earlier versions."""
     if run.params is not None:
@@ -136,7 +143,7 @@ def display_name(session: Session, run: RunRecord) -> str:
     if run.name:
         return run.name
     previous = runs.previous_run_of_model(session, run)
-    return default_run_name(run.model_name, run_changes(run_facts(session, previous), run_facts(session, run))
+    return default_run_name(run.model_name, run_changes(setup_of(previous), setup_of(run))
                             if previous is not None else None)
 
 
@@ -144,7 +151,7 @@ def history_row(session: Session, scheduler: Scheduler, run: RunRecord, previous
     """A run as the history table shows it, with what changed since the model's previous run."""
     epochs = runs.history(session, run.id, with_batches=False)["epochs"]
     facts = run_facts(session, run, epochs)
-    changes = run_changes(run_facts(session, previous), facts) if previous is not None else None
+    changes = run_changes(setup_of(previous), facts) if previous is not None else None
     out = run_out(session, scheduler, run, detail=False, name=run.name or default_run_name(run.model_name, changes))
     metric = validation_metric(epochs)
     best = best_of(epochs, metric) if metric else None

@@ -126,7 +126,15 @@ class RunRecord(Base):
 
     @property
     def evaluation(self) -> dict[str, Any] | None:
-        return json.loads(self.evaluation_json) if self.evaluation_json else None
+        """The parsed test report (read-only), parsed once per loaded record: it can hold thousands of
+        numbers (predictions, a decision boundary) and lists read it several times per run."""
+        if not self.evaluation_json:
+            return None
+        cached = self.__dict__.get("_parsed_evaluation")
+        if cached is None or cached[0] is not self.evaluation_json:
+            cached = (self.evaluation_json, json.loads(self.evaluation_json))
+            self.__dict__["_parsed_evaluation"] = cached
+        return cached[1]
 
 
 class RunEvent(Base):
