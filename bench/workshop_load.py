@@ -46,6 +46,7 @@ from bench.live_server import free_port, start_server, stop
 EDIT_EVERY_S = 2.0
 RUN_EVERY_S = 60.0
 RUN_SETTINGS = {"t.epochs": "3", "t.batch_size": "16"}
+PANEL_KEY = re.compile(r'data-panel-key="([0-9a-f]+)"')
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 HTMX = {"HX-Request": "true"}
 
@@ -68,6 +69,7 @@ class Participant:
         self.client = httpx.AsyncClient(base_url=url, timeout=120, headers={"Origin": url})
         self.editor = ""
         self.units = 20 + number  # each participant's edits walk through their own values
+        self.panel_key = ""
 
     async def join(self) -> None:
         created = await self.client.post("/models", data={"starter": "dense"}, follow_redirects=False)
@@ -78,19 +80,27 @@ class Participant:
         attached = await self.client.post(f"{self.editor}/dataset", headers=HTMX,
                                           data={"dataset": "builtin:circle", "d.n_samples": "200"})
         attached.raise_for_status()
-        await self.client.post(f"{self.editor}/dataset/fit-output", headers=HTMX)
+        fitted = await self.client.post(f"{self.editor}/dataset/fit-output", headers=HTMX)
+        self.remember_panel(fitted.text)
+
+    def remember_panel(self, html: str) -> None:
+        """Keep the training panel's key, which app.js sends with every edit, as a browser page would."""
+        found = PANEL_KEY.search(html)
+        if found:
+            self.panel_key = found.group(1)
 
     async def edit(self) -> None:
         self.units = self.units + 1 if self.units < 200 else 20
         began = time.perf_counter()
         try:
             response = await self.client.post(f"{self.editor}/layers/n3", headers=HTMX,
-                                              data={"p.units": str(self.units)})
+                                              data={"p.units": str(self.units), "panel_key": self.panel_key})
         except httpx.HTTPError:
             self.tally.statuses[599] += 1  # the connection failed: counted with the server errors
             return
         self.tally.edit_s.append(time.perf_counter() - began)
         self.tally.statuses[response.status_code] += 1
+        self.remember_panel(response.text)
 
     async def edit_loop(self, until: float) -> None:
         await asyncio.sleep(random.uniform(0, EDIT_EVERY_S))  # participants do not click in step

@@ -45,10 +45,13 @@
   document.addEventListener("htmx:configRequest", function (event) {
     var token = document.querySelector('meta[name="csrf-token"]');
     if (token && token.content) event.detail.headers["X-CSRF-Token"] = token.content;
-    var form = document.getElementById("train-form");
     var source = event.detail.elt;
-    if (!form || event.detail.verb !== "post" || form.contains(source)) return;
-    if (!source.closest || !source.closest(".editor")) return;
+    if (event.detail.verb !== "post" || !source.closest || !source.closest(".editor")) return;
+    // Which training panel the page shows: the server does not redraw it when an edit left it unchanged.
+    var panel = document.getElementById("train-panel");
+    if (panel && panel.dataset.panelKey) event.detail.parameters.panel_key = panel.dataset.panelKey;
+    var form = document.getElementById("train-form");
+    if (!form || form.contains(source)) return;
     var settings = new FormData(form);
     settings.forEach(function (_, name) {
       if (!(name in event.detail.parameters)) event.detail.parameters[name] = settings.getAll(name);

@@ -6,6 +6,8 @@ changed; without, the browser posts it and gets the page again (Post/Redirect/Ge
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -18,7 +20,7 @@ from app.core.catalog import CATALOG
 from app.core.errors import NotFound, UserError
 from app.core.graph import Graph, check_model_name
 from app.core.starters import STARTERS
-from app.core.training import PARAMS_BY_NAME
+from app.core.training import PARAMS_BY_NAME, output_head
 from app.services import datasets, storage
 from app.services.editing import apply_edit, create_model, describe_model, duplicate_model
 from app.services.training import DATA_DEPENDENT_SETTINGS, next_run_settings
@@ -62,6 +64,20 @@ def training_form_values(form: Any) -> dict[str, Any]:
     return values
 
 
+PANEL_KEY_FIELD = "panel_key"  # sent by app.js with every editor post: which training panel the page shows
+
+
+def panel_key(state: Any, dataset: Any) -> str:
+    """A fingerprint of what the training panel shows that a layer edit can change: the data, the
+    Input shape, the output layer and how the model fits the data."""
+    inputs = [n.params.get("shape") for n in state.graph.nodes if n.type == "Input"]
+    head = output_head(state.graph, state.report) if state.report.ok else None
+    facts = [dataset.id if dataset else None, inputs, state.report.ok,
+             [head.units, head.activation] if head else None,
+             [[i.message, i.layer_id, i.severity] for i in state.fit_issues]]
+    return hashlib.sha256(json.dumps(facts, default=str).encode()).hexdigest()[:16]
+
+
 class Editor:
     """Renders the editor, whole or as the fragments an HTMX edit swaps in.
 
@@ -73,10 +89,12 @@ class Editor:
                  inspector: InspectorDep, form: FormDep):
         self.request, self.session, self.settings, self.inspector = request, session, settings, inspector
         self.draft = training_form_values(form if request.method == "POST" else request.query_params)
+        self.sent_panel_key = str(form.get(PANEL_KEY_FIELD) or "") if request.method == "POST" else ""
 
     def show(self, record: ModelRecord, *, selected: str | None = None, error: UserError | None = None,
              form_values: dict[str, Any] | None = None, flash: str | None = None, panel_error: bool = False,
-             settings_source: str = "draft", from_run: RunRecord | None = None) -> Response:
+             settings_source: str = "draft", from_run: RunRecord | None = None,
+             just_edited: bool = False) -> Response:
         """The editor. `settings_source`: "draft" keeps the form's values, "data" re-suggests the
         settings that depend on the data (after a dataset change), "suggested" resets them all.
         The settings start from `from_run` when given ("Train again"), else from the model's last run."""
@@ -86,22 +104,29 @@ class Editor:
         ids = [n.id for n in state.graph.nodes]
         if selected not in ids:
             selected = ids[-1] if ids else None
-        model_runs = runs.list_runs(self.session, record.workspace_id, record.id, limit=8)
-        train_values, settings_run = self._train_values(record, state, meta, settings_source,
-                                                        from_run or (model_runs[0] if model_runs else None))
+        key = panel_key(state, dataset)
         context = {
             "model": record, "state": state, "selected_id": selected,
             "selected": state.graph.node(selected) if selected else None,
             "error": None if panel_error else error, "form_values": form_values or {}, "flash": flash,
-            "can_undo": repository.last_edit(self.session, record.id) is not None,
+            "can_undo": just_edited or repository.last_edit(self.session, record.id) is not None,
             "dataset": dataset, "meta": meta, "panel_error": error if panel_error else None,
-            "train_values": train_values, "settings_run": settings_run,
-            "workspace_datasets": datasets.list_datasets(self.session, record.workspace_id),
-            "dataset_choices": datasets.builtin_choices(self.settings, state.graph, dataset),
-            "model_runs": model_runs,
-            "proposal": datasets.output_proposal(meta) if meta else None,
-            "max_upload_bytes": self.settings.max_upload_bytes,
+            "panel_key": key,
+            # An htmx edit that left everything the training panel shows as it was does not redraw it:
+            # it is a quarter of an edit's work, and the page keeps what the learner typed there.
+            "keep_train_panel": just_edited and is_htmx(self.request) and self.sent_panel_key == key,
         }
+        if not context["keep_train_panel"]:
+            model_runs = runs.list_runs(self.session, record.workspace_id, record.id, limit=8)
+            train_values, settings_run = self._train_values(record, state, meta, settings_source,
+                                                            from_run or (model_runs[0] if model_runs else None))
+            context.update({
+                "train_values": train_values, "settings_run": settings_run, "model_runs": model_runs,
+                "workspace_datasets": datasets.list_datasets(self.session, record.workspace_id),
+                "dataset_choices": datasets.builtin_choices(self.settings, state.graph, dataset),
+                "proposal": datasets.output_proposal(meta) if meta else None,
+                "max_upload_bytes": self.settings.max_upload_bytes,
+            })
         status = status_of(error) if error else 200
         return render(self.request, "editor.html", context, status_code=status, fragment=EDITOR_UPDATE)
 
@@ -120,14 +145,14 @@ class Editor:
 
     def done(self, record: ModelRecord, *, selected: str | None = None, error: UserError | None = None,
              form_values: dict[str, Any] | None = None, flash: str | None = None, panel_error: bool = False,
-             settings_source: str = "draft") -> Response:
+             settings_source: str = "draft", just_edited: bool = False) -> Response:
         """The answer to a form post: fragments for htmx; without JavaScript, the page again (after a
         redirect when it worked, so that reloading does not post twice)."""
         if error is None and not is_htmx(self.request):
             url = self.request.app.url_path_for("editor", model_id=str(record.id))
             return RedirectResponse(f"{url}?layer={selected}" if selected else url, status_code=303)
         return self.show(record, selected=selected, error=error, form_values=form_values, flash=flash,
-                         panel_error=panel_error, settings_source=settings_source)
+                         panel_error=panel_error, settings_source=settings_source, just_edited=just_edited)
 
     def edit(self, record: ModelRecord, edit: Callable[[Graph], Graph], description: str, *,
              selected: str | None, form_values: dict[str, Any] | None = None,
@@ -136,7 +161,7 @@ class Editor:
             apply_edit(self.session, self.settings, record, edit, description, self.inspector, changed_layer)
         except UserError as exc:
             return self.done(record, selected=exc.layer_id or selected, error=exc, form_values=form_values)
-        return self.done(record, selected=selected)
+        return self.done(record, selected=selected, just_edited=True)
 
 
 EditorDep = Annotated[Editor, Depends()]

@@ -204,3 +204,21 @@ def test_the_run_page_names_activations_and_initializers(browser_client):
     page = browser_client.get(started.headers["HX-Redirect"]).text
     line = re.search(r'<p class="architecture" id="run-architecture">(.*?)</p>', page, re.S).group(1)
     assert "dense: Dense 32, tanh, he_normal" in line and "dense_1: Dense 16, relu, glorot_uniform" in line
+
+
+def test_an_edit_that_leaves_the_training_panel_as_it_was_does_not_redraw_it(browser_client):
+    url = new_model(browser_client, "dense")
+    browser_client.post(f"{url}/dataset", data={"dataset": "builtin:circle", "d.n_samples": "200"}, headers=HTMX)
+    page = browser_client.post(f"{url}/dataset/fit-output", headers=HTMX).text
+    key = re.search(r'data-panel-key="([0-9a-f]+)"', page).group(1)
+    layers = list(dict.fromkeys(re.findall(r'data-layer-id="(n\d+)"', page)))  # Input, Flatten, 2 hidden, output
+    hidden, output = layers[2], layers[4]
+
+    kept = browser_client.post(f"{url}/layers/{hidden}", data={"p.units": "32", "panel_key": key}, headers=HTMX)
+    assert kept.status_code == 200 and 'id="layer-list"' in kept.text
+    assert 'id="train-panel"' not in kept.text  # a hidden layer's width changes nothing the panel shows
+    stale = browser_client.post(f"{url}/layers/{hidden}", data={"p.units": "16", "panel_key": "0" * 16}, headers=HTMX)
+    assert f'data-panel-key="{key}"' in stale.text  # a page with another panel gets it redrawn
+    changed = browser_client.post(f"{url}/layers/{output}", data={"p.units": "3", "panel_key": key}, headers=HTMX)
+    assert 'id="train-panel"' in changed.text and f'data-panel-key="{key}"' not in changed.text
+    assert "does not fit" in changed.text or "classes" in changed.text  # the panel says why it no longer fits
