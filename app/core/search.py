@@ -15,7 +15,7 @@ from typing import Any
 
 from app.core.activations import ACTIVATIONS
 from app.core.errors import UserError, invalid_value, shown
-from app.core.graph import Graph
+from app.core.graph import Graph, default_name
 from app.core.initializers import INITIALIZERS
 from app.core.suggestions import hidden_layers
 from app.core.training import OPTIMIZERS, PARAMS_BY_NAME, coerce_setting
@@ -172,11 +172,10 @@ def trial_changes(graph: Graph, config: Mapping[str, Any], params: Mapping[str, 
             old = int(node.params[size])
             layer_change(node.name, size, old, max(1, min(MAX_WIDTH_UNITS, round(old * params["width"]))))
     dense = [n for n in hidden if n.type == "Dense"]
-    taken = {n.name for n in graph.nodes}
     added_dense = None
     if params.get("depth") == 1:
         last = dense[-1]
-        added_dense = _free_name(taken, "dense")
+        added_dense = default_name(graph, "Dense")
         changes.append({"path": f"layers.{added_dense}", "from": None, "to": {
             "type": "Dense", "after": last.name,
             "params": {"units": _changed(changes, last.name, "units", last.params.get("units")),
@@ -190,7 +189,7 @@ def trial_changes(graph: Graph, config: Mapping[str, Any], params: Mapping[str, 
     if params.get("dropout"):
         kept = [n.name for n in hidden if not (params.get("depth") == -1 and n is dense[-1])]
         after = added_dense if added_dense and kept[-1] == dense[-1].name else kept[-1]
-        changes.append({"path": f"layers.{_free_name(taken, 'dropout')}", "from": None,
+        changes.append({"path": f"layers.{default_name(graph, 'Dropout')}", "from": None,
                         "to": {"type": "Dropout", "params": {"rate": params["dropout"]}, "after": after}})
     for name in ("optimizer", "learning_rate", "batch_size"):
         if name in params and config.get(name) != params[name]:
@@ -204,14 +203,6 @@ def _changed(changes: Sequence[Mapping[str, Any]], layer: str, param: str, defau
         if change["path"] == f"layers.{layer}.{param}":
             return change["to"]
     return default
-
-
-def _free_name(taken: set[str], base: str) -> str:
-    number, name = 1, base
-    while name in taken:
-        name, number = f"{base}_{number}", number + 1
-    taken.add(name)
-    return name
 
 
 def rank(trials: Sequence[Mapping[str, Any]], maximize: bool) -> list[Mapping[str, Any]]:

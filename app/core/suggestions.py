@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from app.core.graph import Graph, Node
+from app.core.graph import Graph, Node, default_name
 
 HIDDEN_TYPES = frozenset({"Dense", "Conv1D", "Conv2D"})
 SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
@@ -68,14 +68,6 @@ def _setting(run: RunSummary, name: str, value: Any) -> dict[str, Any]:
     return {"path": f"settings.{name}", "from": run.config.get(name), "to": value}
 
 
-def _unused_name(graph: Graph, base: str) -> str:
-    taken = {n.name for n in graph.nodes}
-    number, name = 1, base
-    while name in taken:
-        name, number = f"{base}_{number}", number + 1
-    return name
-
-
 def diverged(run: RunSummary) -> list[Suggestion]:
     losses = [e.get("loss") for e in run.epochs]
     broken = run.state == "diverged" or any(isinstance(v, float) and v != v for v in losses)
@@ -127,7 +119,7 @@ def underfitting(run: RunSummary) -> list[Suggestion]:
             "the data.")
     last = hidden[-1]
     units = int(last.params.get("units", 32))
-    new_name = _unused_name(run.graph, "dense")
+    new_name = default_name(run.graph, "Dense")
     added = {"type": "Dense", "params": {"units": units, "activation": last.params.get("activation", "relu"),
                                          "kernel_initializer": last.params.get("kernel_initializer", "glorot_uniform")},
              "after": last.name}
@@ -156,7 +148,7 @@ def overfitting(run: RunSummary) -> list[Suggestion]:
         last = hidden[-1]
         added = {"type": "Dropout", "params": {"rate": 0.3}, "after": last.name}
         suggestions.append(Suggestion("dropout", f"Dropout 0.3 after {last.name}", seen,
-                                      [{"path": f"layers.{_unused_name(run.graph, 'dropout')}", "from": None,
+                                      [{"path": f"layers.{default_name(run.graph, 'Dropout')}", "from": None,
                                         "to": added}]))
     if not run.config.get("early_stopping"):
         suggestions.append(Suggestion(

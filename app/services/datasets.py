@@ -183,6 +183,12 @@ def delete_dataset(session: Session, settings: Settings, record: DatasetRecord) 
     storage.release_folder(session, settings.data_dir, folder)
 
 
+def ready_dataset(session: Session, dataset_id: int | None) -> DatasetRecord | None:
+    """The dataset a run or search was made with, when it still exists and is prepared."""
+    dataset = session.get(DatasetRecord, dataset_id) if dataset_id is not None else None
+    return dataset if dataset is not None and dataset.state == "ready" else None
+
+
 def attached_dataset(session: Session, model: ModelRecord) -> DatasetRecord | None:
     link = session.get(ModelDataset, model.id)
     return session.get(DatasetRecord, link.dataset_id) if link else None

@@ -158,11 +158,11 @@ def duplicate_model(session: Session, settings: Settings, record: ModelRecord,
 def model_from_graph(session: Session, settings: Settings, workspace_id: str, base_name: str,
                      graph: Graph, dataset: DatasetRecord | None = None) -> ModelRecord:
     """A new model holding a given graph (a run's snapshot), named "<base_name>", numbered when taken,
-    and attached to `dataset` when that is given and ready (the graph already fits it)."""
+    and attached to `dataset` when one is given (the graph already fits it)."""
     name = repository.unused_model_name(session, workspace_id, base_name[:60])
     _check_room_for_a_model(session, settings, workspace_id)
     model = repository.create_model(session, workspace_id, name, graph)
-    if dataset is not None and dataset.state == "ready":
+    if dataset is not None:
         session.add(ModelDataset(model_id=model.id, dataset_id=dataset.id))
         session.commit()
     return model

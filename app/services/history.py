@@ -35,10 +35,10 @@ from app.core.runs import (
 )
 from app.core.validation import validate
 from app.jobs.scheduler import Scheduler
-from app.services import editing
+from app.services import datasets, editing
 from app.services.training import checkpoint_epoch, saved_model
 from app.store import runs
-from app.store.tables import DatasetRecord, ModelRecord, RunRecord
+from app.store.tables import ModelRecord, RunRecord
 
 MIN_COMPARED, MAX_COMPARED = 2, 8
 MAX_RUN_NAME, MAX_RUN_NOTES = 80, 2000
@@ -64,10 +64,11 @@ def _ranked(score: dict[str, Any] | None) -> float:
 
 
 def run_out(session: Session, scheduler: Scheduler, run: RunRecord, detail: bool = True,
-            name: str | None = None) -> dict[str, Any]:
+            name: str | None = None, history: dict[str, Any] | None = None) -> dict[str, Any]:
     """A run as the API and pages show it; lists leave out the metrics history and the graph
-    (and pass the name, which they work out with the run before it)."""
-    history = runs.history(session, run.id, with_batches=detail)
+    (and pass the name, which they work out with the run before it, and the history they read)."""
+    if history is None:
+        history = runs.history(session, run.id, with_batches=detail)
     config = json.loads(run.config_json)
     state = RunState(run.state)
     model = saved_model(scheduler, run)
@@ -149,10 +150,12 @@ def display_name(session: Session, run: RunRecord) -> str:
 
 def history_row(session: Session, scheduler: Scheduler, run: RunRecord, previous: RunRecord | None) -> dict[str, Any]:
     """A run as the history table shows it, with what changed since the model's previous run."""
-    epochs = runs.history(session, run.id, with_batches=False)["epochs"]
+    history = runs.history(session, run.id, with_batches=False)
+    epochs = history["epochs"]
     facts = run_facts(session, run, epochs)
     changes = run_changes(setup_of(previous), facts) if previous is not None else None
-    out = run_out(session, scheduler, run, detail=False, name=run.name or default_run_name(run.model_name, changes))
+    out = run_out(session, scheduler, run, detail=False, name=run.name or default_run_name(run.model_name, changes),
+                  history=history)
     metric = validation_metric(epochs)
     best = best_of(epochs, metric) if metric else None
     headline = headline_metric(facts.test)
@@ -224,10 +227,13 @@ def _setup_key(run: RunRecord) -> str:
     return json.dumps([run.dataset_id, layers, sorted(config.items())], default=str)
 
 
-def seed_spreads(session: Session, workspace_id: str) -> dict[str, float]:
-    """Per headline metric, the largest spread seen between finished runs that differ only in their seed."""
+def seed_spreads(session: Session, workspace_id: str, model_ids: set[int | None]) -> dict[str, float]:
+    """Per headline metric, the largest spread seen between finished runs of these models that differ
+    only in their seed (repeats are runs of the same model)."""
     groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for run in runs.list_runs(session, workspace_id):
+    candidates = [run for model_id in model_ids if model_id is not None
+                  for run in runs.list_runs(session, workspace_id, model_id)]
+    for run in candidates:
         scores = test_metrics(run.evaluation)
         headline = headline_metric(scores)
         if headline is not None:
@@ -239,7 +245,7 @@ def seed_spreads(session: Session, workspace_id: str) -> dict[str, float]:
 def compare_runs(session: Session, scheduler: Scheduler, workspace_id: str, ids: Sequence[int]) -> dict[str, Any]:
     """2 to 8 runs side by side: their epochs aligned, what changed against the first, and a sentence each."""
     records = [runs.get_run(session, workspace_id, run_id) for run_id in ids]
-    spreads = seed_spreads(session, workspace_id)
+    spreads = seed_spreads(session, workspace_id, {run.model_id for run in records})
     compared, facts = [], []
     for position, run in enumerate(records):
         detail = run_out(session, scheduler, run)
@@ -273,7 +279,7 @@ def _per_class_table(compared: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def restore_model(session: Session, settings: Settings, workspace_id: str, run: RunRecord) -> ModelRecord:
     """A new model from the graph the run trained, attached to the run's dataset when it still exists."""
-    dataset = session.get(DatasetRecord, run.dataset_id) if run.dataset_id is not None else None
     return editing.model_from_graph(session, settings, workspace_id, f"{run.model_name[:48]} (run {run.id})",
-                                    Graph.model_validate_json(run.graph_json), dataset)
+                                    Graph.model_validate_json(run.graph_json),
+                                    datasets.ready_dataset(session, run.dataset_id))
 

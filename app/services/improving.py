@@ -19,7 +19,7 @@ from app.jobs.scheduler import Scheduler
 from app.services import datasets, editing
 from app.services.training import queue_runs
 from app.store import repository, runs
-from app.store.tables import DatasetRecord, ModelRecord, RunRecord
+from app.store.tables import ModelRecord, RunRecord
 
 
 def suggestions_for(session: Session, run: RunRecord) -> list[Suggestion]:
@@ -70,8 +70,8 @@ def apply_suggestion(session: Session, settings: Settings, scheduler: Scheduler,
     if suggestion is None:
         offered = ", ".join(found) or "none"
         raise NotFound(f"Run {run.id} has no suggestion `{key[:40]}`; its suggestions are: {offered}.")
-    dataset = session.get(DatasetRecord, run.dataset_id) if run.dataset_id is not None else None
-    if dataset is None or dataset.state != "ready":
+    dataset = datasets.ready_dataset(session, run.dataset_id)
+    if dataset is None:
         raise UserError("This run's dataset was deleted, so a variant of it cannot be trained.")
     graph, overrides = apply_changes(Graph.model_validate_json(run.graph_json), suggestion.changes)
     report = validate(graph, settings.limits)

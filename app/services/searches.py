@@ -29,7 +29,7 @@ from app.services import datasets, storage
 from app.services.improving import apply_changes
 from app.services.training import next_run_settings, queue_runs
 from app.store import repository, runs
-from app.store.tables import DatasetRecord, ModelRecord, RunRecord, SearchRecord, SearchTrial, is_possible_id, utcnow
+from app.store.tables import ModelRecord, RunRecord, SearchRecord, SearchTrial, is_possible_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +192,7 @@ class SearchDriver:
             trial.state = run.state
             if RunState(run.state) in ENDED_STATES:
                 trial.reason = run.reason
-                epochs = [e.get("logs", {}) | {"epoch": e["epoch"]}
-                          for e in runs.history(session, run.id, with_batches=False)["epochs"]]
+                epochs = runs.history(session, run.id, with_batches=False)["epochs"]
                 best = best_of(epochs, spec.metric) if run.state == RunState.COMPLETED else None
                 trial.value = best[0] if best else None
         session.flush()
@@ -236,8 +235,8 @@ class SearchDriver:
         report = validate(graph, self.settings.limits)
         if not report.ok:
             raise report.errors[0].as_error("This variant does not build: ")
-        dataset = session.get(DatasetRecord, search.dataset_id) if search.dataset_id is not None else None
-        if dataset is None or dataset.state != "ready":
+        dataset = datasets.ready_dataset(session, search.dataset_id)
+        if dataset is None:
             raise UserError("The search's dataset was deleted.")
         config = TrainConfig.from_values({**base_config, **overrides})
         errors = [i for i in check_training(graph, datasets.meta_of(dataset), config, report) if i.severity == "error"]
@@ -260,8 +259,7 @@ class SearchDriver:
         trials = trials_of(session, search.id)
         if any(t.state not in ENDED_STATES for t in trials):  # waiting, queued or running
             return
-        exhausted = spec.strategy == "grid" and len(trials) >= min(spec.runs, spec.grid_size)
-        if len(trials) >= spec.runs or exhausted or self._propose(spec, trials) is None:
+        if len(trials) >= spec.runs or self._propose(spec, trials) is None:  # budget spent, or nothing left
             search.state, search.finished_at = COMPLETED, utcnow()
             finished = sum(1 for t in trials if t.value is not None)
             search.reason = f"All {len(trials)} trials ended; {finished} with a {spec.metric}."

@@ -52,8 +52,8 @@ def repeat_with_seeds(session: Session, settings: Settings, scheduler: Scheduler
                       seeds: Sequence[int]) -> list[RunRecord]:
     """Queue the run's exact graph, data and settings again with other seeds: how much of a difference
     between runs is luck shows in how much these differ from each other."""
-    dataset = session.get(DatasetRecord, run.dataset_id) if run.dataset_id is not None else None
-    if dataset is None or dataset.state != "ready":
+    dataset = datasets.ready_dataset(session, run.dataset_id)
+    if dataset is None:
         raise Conflict("This run's dataset was deleted, so the run cannot be repeated.")
     config = json.loads(run.config_json)
     return queue_runs(session, settings, scheduler, run.workspace_id, model_id=run.model_id,

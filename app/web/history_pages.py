@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.core.errors import UserError
 from app.core.runs import RunState
-from app.services import history, improving
+from app.services import datasets, history, improving
 from app.services.training import repeat_with_seeds
 from app.store import repository
 from app.web.deps import PageOwner, PageRun, PageViewer, SchedulerDep, SessionDep, SettingsDep
@@ -48,11 +48,10 @@ def runs_page(request: Request, workspace_id: PageViewer, session: SessionDep, s
         rows = history.run_history(session, scheduler, workspace_id, **filters) if workspace_id else []
     except UserError as exc:
         error = exc
-    everything = history.run_history(session, scheduler, workspace_id) if workspace_id and error else rows
     models = repository.list_models(session, workspace_id) if workspace_id else []
-    datasets = sorted({(r["dataset_id"], r["dataset_name"]) for r in everything if r["dataset_id"]},
-                      key=lambda d: d[1].casefold())
-    context = {"runs": rows, "filters": filters, "models": models, "datasets": datasets,
+    data = datasets.list_datasets(session, workspace_id) if workspace_id else []
+    context = {"runs": rows, "filters": filters, "models": models,
+               "datasets": sorted(((d.id, d.name) for d in data), key=lambda d: d[1].casefold()),
                "states": list(RunState), "column_sorts": COLUMN_SORTS, "error": error,
                "max_compared": history.MAX_COMPARED}
     return render(request, "runs.html", context, status_code=status_of(error) if error else 200)
