@@ -223,7 +223,7 @@ def trial_points(points: Sequence[dict[str, Any]], x_label: str, y_label: str,
         return Markup("")
     xs = [p["x"] for p in drawn] + ([-0.5, len(x_ticks) - 0.5] if x_ticks else [])
     ys = [p["y"] for p in drawn]
-    x_pad = 0 if x_ticks else (max(xs) - min(xs)) * 0.06
+    x_pad = 0 if x_ticks else (max(xs) - min(xs)) * 0.06 or max(1.0, abs(xs[0]) * 0.05)  # one size: centred
     y_pad = (max(ys) - min(ys)) * 0.08  # dots clear of the frame
     frame = _Frame([min(xs) - x_pad, max(xs) + x_pad], [min(ys) - y_pad, max(ys) + y_pad], width, height, margin=36)
     parts = [frame.open(f"{y_label} by {x_label}")]
