@@ -1,9 +1,11 @@
 """The scheduler: the only writer of run state.
 
-Runs wait in a FIFO queue (the database is the queue: queued runs ordered by id),
-start when the global and per-workspace limits allow, and record every event the
-executor reports. On start-up, runs that a previous server left running become
-`interrupted`, keeping their finished epochs, and can be resumed.
+Runs wait in a queue that is fair between workspaces (the database is the queue: the queued
+runs). It is a round robin: each workspace's oldest queued run in turn, the workspace that has
+waited longest for a turn first (app/jobs/fair_queue.py). Runs start in that order when the
+global and per-workspace limits allow, and the scheduler records every event the executor
+reports. On start-up, runs that a previous server left running become `interrupted`, keeping
+their finished epochs, and can be resumed.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.errors import Conflict
 from app.core.runs import ACTIVE_STATES, CHECKPOINT, ENDED_STATES, RESUMABLE_STATES, RunState, run_folder
 from app.jobs.event_hub import RunEventHub, StreamEvent
 from app.jobs.executor import Executor
+from app.jobs.fair_queue import start_order
 from app.store.tables import RunEvent, RunRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -74,16 +78,12 @@ class Scheduler:
     # --- commands ----------------------------------------------------------------
 
     def dispatch(self) -> None:
-        """Start queued runs, oldest first, while the limits allow."""
+        """Start queued runs in the queue's order (round robin between workspaces) while the limits allow;
+        a workspace at its running limit is passed over."""
         with self._lock, self.sessions() as session:
-            running = list(session.scalars(select(RunRecord).where(RunRecord.state == RunState.RUNNING)))
-            per_workspace: dict[str, int] = {}
-            for run in running:
-                per_workspace[run.workspace_id] = per_workspace.get(run.workspace_id, 0) + 1
-            slots = self.max_running - len(running)
-            queued = list(session.scalars(select(RunRecord).where(RunRecord.state == RunState.QUEUED)
-                                          .order_by(RunRecord.id)))
-            for run in queued:
+            per_workspace = self._running_per_workspace(session)
+            slots = self.max_running - sum(per_workspace.values())
+            for run in self._in_start_order(session, per_workspace):
                 if slots <= 0:
                     break
                 if per_workspace.get(run.workspace_id, 0) >= self.max_running_per_workspace:
@@ -190,9 +190,36 @@ class Scheduler:
 
     # --- questions -----------------------------------------------------------------
 
+    def queue(self, session: Session) -> list[tuple[int, RunRecord]]:
+        """Every queued run with its position (1 for the next to start), in the order they start."""
+        return list(enumerate(self._in_start_order(session, self._running_per_workspace(session)), start=1))
+
     def queue_position(self, session: Session, run: RunRecord) -> int | None:
         """1 for the next run to start, or None when the run is not queued."""
         if run.state != RunState.QUEUED:
             return None
-        ahead = session.scalars(select(RunRecord.id).where(RunRecord.state == RunState.QUEUED, RunRecord.id < run.id))
-        return len(list(ahead)) + 1
+        queued = [(run_id, workspace_id) for run_id, workspace_id in session.execute(
+            select(RunRecord.id, RunRecord.workspace_id).where(RunRecord.state == RunState.QUEUED))]
+        order = start_order(queued, self._running_per_workspace(session), self._last_started(session))
+        return order.index(run.id) + 1 if run.id in order else None
+
+    def _in_start_order(self, session: Session, running: dict[str, int]) -> list[RunRecord]:
+        queued = {run.id: run for run in session.scalars(select(RunRecord).where(RunRecord.state == RunState.QUEUED))}
+        order = start_order([(run.id, run.workspace_id) for run in queued.values()], running,
+                            self._last_started(session))
+        return [queued[run_id] for run_id in order]
+
+    @staticmethod
+    def _last_started(session: Session) -> dict[str, datetime]:
+        """When each workspace with queued runs last had a run start (none: never)."""
+        waiting = select(RunRecord.workspace_id).where(RunRecord.state == RunState.QUEUED)
+        rows = session.execute(select(RunRecord.workspace_id, func.max(RunRecord.started_at))
+                               .where(RunRecord.workspace_id.in_(waiting), RunRecord.started_at.is_not(None))
+                               .group_by(RunRecord.workspace_id))
+        return {workspace_id: started for workspace_id, started in rows if started is not None}
+
+    @staticmethod
+    def _running_per_workspace(session: Session) -> dict[str, int]:
+        counts = session.execute(select(RunRecord.workspace_id, func.count())
+                                 .where(RunRecord.state == RunState.RUNNING).group_by(RunRecord.workspace_id))
+        return {workspace_id: count for workspace_id, count in counts}
