@@ -10,10 +10,12 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.passwords import MIN_PASSWORD_CHARS, is_password_hash
 from app.core.validation import Limits
 from app.data.keras_cache import ORIGIN
 
@@ -21,6 +23,18 @@ from app.data.keras_cache import ORIGIN
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAYERLAB_", extra="ignore")
 
+    mode: Literal["personal", "workshop"] = Field("personal", description="`personal`: one anonymous "
+                                                  "workspace per browser. `workshop`: participants join an "
+                                                  "instructor's workshop with its code; nothing is reachable "
+                                                  "without joining or the instructor's password.")
+    instructor_password: str = Field("", description="The instructor's password (at least 12 characters); "
+                                     "required in workshop mode unless its hash is given instead.")
+    instructor_password_hash: str = Field("", description="The instructor's password as made by "
+                                          "`layerlab hash-password` (`scrypt$...`), to keep the password "
+                                          "itself out of the environment.")
+    join_attempts_per_minute: int = Field(10, ge=1, description="Workshop join and instructor sign-in "
+                                          "attempts one client address may make in a minute (guessing codes "
+                                          "and PINs is slowed down to this).")
     data_dir: Path = Field(Path("data"), description="Directory for the SQLite database, the "
                            "generated secret key, prepared datasets and trained models.")
     dataset_cache_dir: Path | None = Field(None, description="Where downloaded built-in datasets "
@@ -37,7 +51,8 @@ class Settings(BaseSettings):
                                     "database before it answers 503 with nothing changed.")
     secret_key: str = Field("", description="Key that signs workspace cookies. Empty: a random "
                             "key is generated once and kept in the data directory.")
-    host: str = Field("127.0.0.1", description="Address the `layerlab` command listens on.")
+    host: str = Field("127.0.0.1", description="Address the `layerlab` command listens on; "
+                      "`0.0.0.0` for a room of participants (only when told: the default stays local).")
     port: int = Field(8000, description="Port the `layerlab` command listens on.")
     secure_cookies: bool = Field(False, description="Mark cookies Secure (set when served over HTTPS).")
     session_days: float = Field(30, gt=0, description="Days a browser session or an API token stays valid "
@@ -84,6 +99,23 @@ class Settings(BaseSettings):
                                    "(decode, split, preview) in the data worker.")
     inspect_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the worker that "
                                    "builds models for the summary (includes TensorFlow's start-up).")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_workshop(self) -> Settings:
+        if self.instructor_password and len(self.instructor_password) < MIN_PASSWORD_CHARS:
+            raise ValueError(f"LAYERLAB_INSTRUCTOR_PASSWORD must be at least {MIN_PASSWORD_CHARS} characters long "
+                             f"(it has {len(self.instructor_password)}).")
+        if self.instructor_password_hash and not is_password_hash(self.instructor_password_hash):
+            raise ValueError("LAYERLAB_INSTRUCTOR_PASSWORD_HASH is not a hash made by `layerlab hash-password` "
+                             "(it starts with `scrypt$`).")
+        if self.mode == "workshop" and not (self.instructor_password or self.instructor_password_hash):
+            raise ValueError("Workshop mode needs an instructor password: set LAYERLAB_INSTRUCTOR_PASSWORD (at least "
+                             f"{MIN_PASSWORD_CHARS} characters) or LAYERLAB_INSTRUCTOR_PASSWORD_HASH.")
+        return self
+
+    @property
+    def workshop_mode(self) -> bool:
+        return self.mode == "workshop"
 
     @property
     def running_runs_limit(self) -> int:

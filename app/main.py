@@ -27,7 +27,7 @@ from app.services import storage
 from app.services.searches import SearchDriver
 from app.store import sessions as session_records
 from app.store.db import make_engine, make_session_factory
-from app.web.api import catalog, datasets, models, runs, searches, workspaces
+from app.web.api import catalog, datasets, models, runs, searches, workshops, workspaces
 from app.web.auth import RateLimiter
 from app.web.body_limits import BodyLimitMiddleware
 from app.web.cookies import SessionCookieMiddleware
@@ -38,6 +38,8 @@ from app.web.search_pages import router as search_router
 from app.web.security import SecurityMiddleware
 from app.web.templating import templates
 from app.web.training_pages import router as training_router
+from app.web.workshop_gate import WorkshopGateMiddleware
+from app.web.workshop_pages import router as workshop_router
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 # TensorFlow's import in the inspector worker takes a core for seconds: start it once the
@@ -85,6 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="LayerLab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Assemble, train and improve Keras networks. Every page action has a twin here.")
 
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, str]:
+        """For container health checks and load balancers: answers without a session, in both modes."""
+        return {"status": "ok", "mode": settings.mode}
+
     @app.get("/docs", include_in_schema=False)
     def api_docs(request: Request) -> Response:
         # Swagger UI from static/vendor, not a CDN, so the docs work in a workshop room without internet.
@@ -97,13 +104,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.search_driver = search_driver
     app.state.event_hub = hub
     app.state.workspace_rate = RateLimiter(settings.workspaces_per_hour)
+    app.state.guess_rate = RateLimiter(settings.join_attempts_per_minute, window_s=60.0)
     app.add_middleware(SessionCookieMiddleware, secure=settings.secure_cookies)
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes,
                        max_body_bytes=settings.max_body_bytes)
+    if settings.workshop_mode:
+        app.add_middleware(WorkshopGateMiddleware)  # nothing but the ways in without a session
     app.add_middleware(SecurityMiddleware)  # outermost: every response
     install_error_handlers(app)
-    for router in (workspaces.router, catalog.router, models.router, datasets.router, runs.router,
-                   searches.router):
+    api_routers = [workspaces.router, catalog.router, models.router, datasets.router, runs.router, searches.router]
+    if settings.workshop_mode:
+        api_routers.append(workshops.router)
+    for router in api_routers:
         for route in router.routes:  # "api.<function>", so page and API route names never collide
             if isinstance(route, APIRoute) and not route.name.startswith("api."):
                 route.summary = route.summary or route.name.replace("_", " ").capitalize()
@@ -113,5 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(history_router)  # before the run pages: /runs/compare is not /runs/{run_id}
     app.include_router(training_router)
     app.include_router(search_router)
+    if settings.workshop_mode:
+        app.include_router(workshop_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

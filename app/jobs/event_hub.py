@@ -18,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 QUEUE_LIMIT = 1000  # events a stream may fall behind before it is ended (to reconnect)
+ALL_RUNS = 0  # subscribe to this run id to hear of every run's events (the instructor's dashboard)
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,17 @@ class RunEventHub:
             return sum(1 for subscriptions in self._subscriptions.values() for s in subscriptions
                        if owner is None or s.owner == owner)
 
+    def announce(self, kind: str) -> None:
+        """Tell the streams that follow every run that something else changed (someone joined, a score came)."""
+        self.publish(ALL_RUNS, [StreamEvent(0, kind, "{}")])
+
     def publish(self, run_id: int, events: list[StreamEvent]) -> None:
         """Called from any thread once the events are committed."""
         loop = self._loop
         if loop is None or loop.is_closed() or not events:
             return
         with self._lock:
-            subscriptions = list(self._subscriptions.get(run_id, ()))
+            subscriptions = list(self._subscriptions.get(run_id, set()) | self._subscriptions.get(ALL_RUNS, set()))
         if subscriptions:
             loop.call_soon_threadsafe(_deliver, subscriptions, events)
 

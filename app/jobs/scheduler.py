@@ -167,7 +167,7 @@ class Scheduler:
         run.reason = event.get("message") or event.get("reason")
         run.finished_at = utcnow()
         if event.get("evaluation") is not None:
-            run.evaluation_json = json.dumps(event["evaluation"])
+            run.set_evaluation(event["evaluation"])
         summary = {k: v for k, v in event.items() if k not in ("type", "evaluation")}
         self._add_event(session, run.id, "finished", summary)
         self._add_event(session, run.id, "state", {"state": run.state, "reason": run.reason})

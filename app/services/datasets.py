@@ -11,11 +11,12 @@ import hashlib
 import json
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -28,10 +29,10 @@ from app.data.catalog import BUILTIN_DATASETS, DATASETS, UploadLimits
 from app.data.keras_cache import how_to_get, is_cached, probe_mirror, recent_mirror_failure
 from app.data.prepared import DatasetMeta, read_meta
 from app.jobs.warm_worker import WarmWorker
-from app.services import storage
+from app.services import storage, workshops
 from app.store import repository
 from app.store.db import release_connection
-from app.store.tables import DatasetRecord, ModelDataset, ModelRecord, is_possible_id
+from app.store.tables import DatasetRecord, ModelDataset, ModelRecord, Participant, is_possible_id
 
 SOURCE_FILE = "source"  # the original upload, kept beside the prepared arrays
 
@@ -55,6 +56,7 @@ def add_builtin(session: Session, settings: Settings, worker: WarmWorker, worksp
     """The workspace's dataset for a built-in with these parameters, prepared once for the whole server."""
     if key not in DATASETS:
         raise invalid_value("key", "one of " + ", ".join(DATASETS), key)
+    workshops.check_dataset_allowed(session, workspace_id, builtin=key)
     spec = json.dumps({"key": key, "params": params or {}, "options": options or {}}, sort_keys=True)
     existing = session.scalar(select(DatasetRecord).where(
         DatasetRecord.workspace_id == workspace_id, DatasetRecord.source == "builtin",
@@ -109,6 +111,7 @@ def _prepare_upload(session: Session, settings: Settings, worker: WarmWorker, wo
 
 def add_upload(session: Session, settings: Settings, worker: WarmWorker, workspace_id: str, kind: str,
                uploaded: Path, options: dict[str, Any]) -> DatasetRecord:
+    workshops.check_dataset_allowed(session, workspace_id, upload_bytes=uploaded.stat().st_size)
     _check_room_for_a_dataset(session, settings, workspace_id)
     storage.check_quota(session, settings, workspace_id, adding=uploaded.stat().st_size)
     relative, meta = _prepare_upload(session, settings, worker, workspace_id, kind, uploaded, options)
@@ -159,13 +162,23 @@ def _record(session: Session, settings: Settings, workspace_id: str, name: str, 
     return record
 
 
+def _workshop_of(workspace_id: str) -> Any:
+    """The workshop a participant's workspace is in, as a subquery (no row for other workspaces)."""
+    return select(Participant.workshop_id).where(Participant.workspace_id == workspace_id).scalar_subquery()
+
+
 def list_datasets(session: Session, workspace_id: str) -> list[DatasetRecord]:
-    query = select(DatasetRecord).where(DatasetRecord.workspace_id == workspace_id)
+    """The workspace's datasets, and its workshop's challenge datasets."""
+    query = select(DatasetRecord).where(or_(DatasetRecord.workspace_id == workspace_id,
+                                            DatasetRecord.shared_workshop_id == _workshop_of(workspace_id)))
     return list(session.scalars(query.order_by(DatasetRecord.id.desc())))
 
 
 def get_dataset(session: Session, workspace_id: str, dataset_id: int) -> DatasetRecord:
     record = session.get(DatasetRecord, dataset_id) if is_possible_id(dataset_id) else None
+    if record is not None and record.workspace_id != workspace_id and record.shared_workshop_id is not None:
+        if session.scalar(select(_workshop_of(workspace_id))) == record.shared_workshop_id:
+            return record
     if record is None or record.workspace_id != workspace_id:
         raise NotFound(f"There is no dataset {dataset_id} in this workspace.", field="dataset")
     return record
@@ -280,9 +293,11 @@ def suggested_config(meta: DatasetMeta, graph: Graph, report: Report | None = No
     return default_config(meta, head.units if head else None).get_config()
 
 
-def builtin_choices(settings: Settings, graph: Graph, attached: DatasetRecord | None) -> list[dict[str, Any]]:
-    """The built-ins as the dataset list offers them: which fit the model's Input, which are ready now,
-    and the one to preselect (when no dataset is attached): the best fit that needs no download."""
+def builtin_choices(settings: Settings, graph: Graph, attached: DatasetRecord | None,
+                    offered: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The built-ins as the dataset list offers them (in a workshop, those it `offered`): which fit the
+    model's Input, which are ready now, and the one to preselect (when no dataset is attached): the
+    best fit that needs no download."""
     inputs = [n for n in graph.nodes if n.type == "Input"]
     input_shape = list(inputs[0].params.get("shape", [])) if inputs else []
     head = output_head(graph)
@@ -290,6 +305,8 @@ def builtin_choices(settings: Settings, graph: Graph, attached: DatasetRecord | 
     offline = recent_mirror_failure(settings.dataset_mirror)
     choices: list[dict[str, Any]] = []
     for spec in BUILTIN_DATASETS:
+        if offered is not None and spec.key not in offered:
+            continue
         ready = not spec.needs_download or is_cached(spec.key, settings.dataset_cache)
         fits = list(spec.input_shape) == input_shape
         notes = []

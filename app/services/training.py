@@ -18,7 +18,7 @@ from app.core.validation import Report, validate
 from app.data.prepared import DatasetMeta
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
-from app.services import datasets, storage
+from app.services import datasets, storage, workshops
 from app.store import repository, runs
 from app.store.db import release_connection
 from app.store.tables import DatasetRecord, ModelRecord, RunRecord
@@ -68,6 +68,8 @@ def queue_runs(session: Session, settings: Settings, scheduler: Scheduler, works
     """Record runs as queued once every limit allows all of them, and let the scheduler start them.
     Every path that creates runs comes through here, so no limit can be walked around."""
     more = "this run" if len(configs) == 1 else f"{len(configs)} more runs"
+    workshops.check_run_allowed(session, workspace_id, epochs=max(int(c.get("epochs", 1)) for c in configs),
+                                params=params, adding=len(configs))
     kept = runs.count_runs(session, workspace_id)
     if kept + len(configs) > settings.max_runs_per_workspace:
         raise Conflict(f"This workspace keeps {kept} runs, and may keep {settings.max_runs_per_workspace} "
@@ -177,6 +179,6 @@ def evaluate_run(session: Session, settings: Settings, scheduler: Scheduler, wor
         "run_dir": str(scheduler.run_folder(run.id)), "model": model[0], "config": json.loads(run.config_json),
         "dataset_dir": str(settings.data_dir / run.dataset_folder)})
     evaluation["model_epoch"] = model[1]
-    run.evaluation_json = json.dumps(evaluation)
+    run.set_evaluation(evaluation)
     session.commit()
     return evaluation

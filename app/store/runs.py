@@ -22,6 +22,14 @@ def get_run(session: Session, workspace_id: str, run_id: int) -> RunRecord:
     return run
 
 
+def get_any_run(session: Session, run_id: int) -> RunRecord:
+    """A run of any workspace: for the instructor's dashboard (callers check that it is theirs to see)."""
+    run = session.get(RunRecord, run_id) if is_possible_id(run_id) else None
+    if run is None:
+        raise NotFound(f"There is no run {run_id}.")
+    return run
+
+
 def list_runs(session: Session, workspace_id: str, model_id: int | None = None,
               limit: int | None = None) -> list[RunRecord]:
     query = select(RunRecord).where(RunRecord.workspace_id == workspace_id)
@@ -49,6 +57,11 @@ def active_runs(session: Session, workspace_id: str) -> int:
 
 
 EVENTS_PAGE = 500  # events read at once by a stream catching up
+
+
+def running_count(session: Session) -> int:
+    """Runs training now, in every workspace (each holds a training slot)."""
+    return session.scalar(select(func.count()).where(RunRecord.state == RunState.RUNNING)) or 0
 
 
 def queued_runs(session: Session) -> int:

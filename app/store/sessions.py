@@ -39,12 +39,20 @@ def open_session(db: Session, kind: str, ttl: timedelta, workspace_id: str | Non
 
 def workspace_of(db: Session, secret: str, ttl: timedelta) -> str | None:
     """The workspace of a live session, renewing it when it has been a while; None when unknown or expired."""
+    found = session_of(db, secret, ttl)
+    return found[0] if found else None
+
+
+def session_of(db: Session, secret: str, ttl: timedelta) -> tuple[str, str] | None:
+    """(workspace id, kind) of a live session, renewed when it has been a while; None when unknown or expired.
+    Kinds: browser and token (a personal workspace), participant, instructor."""
     if not secret or len(secret) > 200:
         return None
     record = db.get(SessionRecord, _hash(secret))
     now = utcnow()
     if record is None:
-        return _adopt_legacy_token(db, secret, ttl)
+        workspace_id = _adopt_legacy_token(db, secret, ttl)
+        return (workspace_id, "token") if workspace_id else None
     expires_at = _aware(record.expires_at)
     if expires_at <= now:
         return None
@@ -52,7 +60,7 @@ def workspace_of(db: Session, secret: str, ttl: timedelta) -> str | None:
         db.execute(update(SessionRecord).where(SessionRecord.secret_hash == record.secret_hash)
                    .values(expires_at=now + ttl))
         db.commit()
-    return record.workspace_id
+    return record.workspace_id, record.kind
 
 
 def revoke(db: Session, secret: str) -> bool:

@@ -1,4 +1,4 @@
-"""Database tables: workspaces, their models, and each model's undo history."""
+"""Database tables: workspaces, their models and runs, searches, and workshops."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.core.runs import test_metrics
 
 # The largest id a row can have (a signed 64-bit integer): larger ones are unknown ids, not errors.
 MAX_ID = 2**63 - 1
@@ -83,6 +85,8 @@ class DatasetRecord(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     folder: Mapped[str] = mapped_column(String(400))  # relative to the data directory
     meta_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A challenge's public dataset: listed in every workspace of this workshop (added later, so nullable).
+    shared_workshop_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -120,9 +124,19 @@ class RunRecord(Base):
     params: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the model's parameter count
     # The run this one was made from (an applied suggestion's variant), when not from its model's previous run.
     parent_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # test_metrics() of the evaluation: lists and dashboards read this instead of the whole test report.
+    test_scores_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    def set_evaluation(self, evaluation: dict[str, Any]) -> None:
+        self.evaluation_json = json.dumps(evaluation)
+        self.test_scores_json = json.dumps(test_metrics(evaluation))
+
+    @property
+    def test_scores(self) -> dict[str, float]:
+        return json.loads(self.test_scores_json) if self.test_scores_json else {}
 
     @property
     def evaluation(self) -> dict[str, Any] | None:
@@ -182,3 +196,83 @@ class SearchTrial(Base):
     state: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting, its run's state, or failed
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     value: Mapped[float | None] = mapped_column(nullable=True)  # the search's metric, once its run has ended
+
+
+class WorkshopRecord(Base):
+    """A workshop: participants join it with its code; the instructor sets what they may use."""
+
+    __tablename__ = "workshops"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80))
+    join_code: Mapped[str] = mapped_column(String(16), unique=True, index=True)
+    datasets_json: Mapped[str] = mapped_column(Text)  # the built-in dataset keys on offer
+    limits_json: Mapped[str] = mapped_column(Text)    # WorkshopLimits
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open, closed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Participant(Base):
+    """Someone who joined a workshop: a display name, a workspace of their own, a PIN to come back with."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("workshop_id", "name_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshops.id", ondelete="CASCADE"), index=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), unique=True)
+    display_name: Mapped[str] = mapped_column(String(40))
+    name_key: Mapped[str] = mapped_column(String(40))  # the name case-folded: "Ada" and "ada" are one name
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WorkshopExample(Base):
+    """A model the instructor pinned for everyone in the workshop to copy."""
+
+    __tablename__ = "workshop_examples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshops.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(40))
+    graph_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChallengeRecord(Base):
+    """A class challenge: a public dataset (train and validation) and a hidden test split kept on the server."""
+
+    __tablename__ = "challenges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshops.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(80))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True)
+    hidden_folder: Mapped[str] = mapped_column(String(400))  # relative to the data directory; never served
+    metric: Mapped[str] = mapped_column(String(16))
+    budget_json: Mapped[str] = mapped_column(Text)
+    target: Mapped[float | None] = mapped_column(nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open, closed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Submission(Base):
+    """A participant's finished run entered in a challenge, with its score on the hidden split."""
+
+    __tablename__ = "challenge_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
+    model_name: Mapped[str] = mapped_column(String(64))
+    graph_json: Mapped[str] = mapped_column(Text)  # the architecture as submitted, kept if the run is deleted
+    params: Mapped[int] = mapped_column(Integer)
+    epochs: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="evaluating")  # evaluating, scored, failed
+    score: Mapped[float | None] = mapped_column(nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

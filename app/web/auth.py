@@ -13,6 +13,7 @@ import hmac
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Request
@@ -21,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.core.errors import Forbidden, LimitReached, Unauthorized
+from app.services import workshops
+from app.services.workshops import Membership
 from app.store import sessions
 from app.store.tables import Workspace
 
@@ -34,37 +37,75 @@ def session_ttl(settings: Settings) -> timedelta:
     return timedelta(days=settings.session_days)
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who a request comes from: whose workspace it works in, and in which role."""
+
+    workspace_id: str
+    role: str  # personal, participant or instructor
+    member: Membership | None = None  # a participant's workshop
+
+    @property
+    def read_only(self) -> bool:
+        return self.member is not None and self.member.closed
+
+
 def identify(request: Request, db: Session, authorization: str | None) -> str | None:
-    """The workspace of the request, or None for a browser without a session yet.
+    """The workspace of the request, or None for a browser without a session yet."""
+    principal = principal_of(request, db, authorization)
+    return principal.workspace_id if principal else None
+
+
+def principal_of(request: Request, db: Session, authorization: str | None) -> Principal | None:
+    """Who the request comes from (worked out once per request), or None for a browser without a session.
 
     A bearer token that is not valid is an error (a script should know); a cookie that is
     not valid (expired, revoked, tampered with) is treated as no session at all.
     """
-    ttl = session_ttl(request.app.state.settings)
+    if getattr(request.state, "principal_known", False):
+        return request.state.principal
+    settings = request.app.state.settings
+    ttl = session_ttl(settings)
     if authorization:
         scheme, _, token = authorization.partition(" ")
-        workspace_id = sessions.workspace_of(db, token.strip(), ttl) if scheme.lower() == "bearer" else None
-        if workspace_id is None:
-            raise Unauthorized("The bearer token is not valid, or has expired or been revoked. Get a new one "
-                               "with POST /api/v1/workspaces.")
-        return workspace_id
-    secret = request.cookies.get(COOKIE_NAME)
-    workspace_id = sessions.workspace_of(db, secret, ttl) if secret else None
-    return workspace_id or _adopt_legacy_cookie(request, db)
+        found = sessions.session_of(db, token.strip(), ttl) if scheme.lower() == "bearer" else None
+        if found is None:
+            raise Unauthorized("The bearer token is not valid, or has expired or been revoked. " + (
+                "Ask the instructor for a new one." if settings.workshop_mode
+                else "Get a new one with POST /api/v1/workspaces."))
+    else:
+        secret = request.cookies.get(COOKIE_NAME)
+        found = sessions.session_of(db, secret, ttl) if secret else None
+        if found is None and not settings.workshop_mode:
+            legacy = _adopt_legacy_cookie(request, db)
+            found = (legacy, "browser") if legacy else None
+    principal = _principal(db, *found) if found else None
+    request.state.principal, request.state.principal_known = principal, True
+    return principal
+
+
+def _principal(db: Session, workspace_id: str, kind: str) -> Principal:
+    if kind == workshops.INSTRUCTOR:
+        return Principal(workspace_id, "instructor")
+    if kind == workshops.PARTICIPANT:
+        return Principal(workspace_id, "participant", workshops.membership(db, workspace_id))
+    return Principal(workspace_id, "personal")
 
 
 def start_browser_session(request: Request, db: Session) -> str:
     """A new workspace and a session cookie for it (rate-limited per address)."""
+    if request.app.state.settings.workshop_mode:
+        raise Unauthorized("In a workshop, join with the workshop's code first (on the Join page).")
     check_creation_rate(request)
     workspace_id, secret = sessions.open_session(db, "browser", session_ttl(request.app.state.settings))
     request.state.new_session_cookie = secret
+    request.state.principal, request.state.principal_known = Principal(workspace_id, "personal"), True
     return workspace_id
 
 
 def check_creation_rate(request: Request) -> None:
     limiter: RateLimiter = request.app.state.workspace_rate
-    address = request.client.host if request.client else "unknown"
-    wait = limiter.wait_for(address)
+    wait = limiter.wait_for(client_address(request))
     if wait is not None:
         raise LimitReached(f"Too many new workspaces from this address; the most is "
                            f"{limiter.limit} an hour (LAYERLAB_WORKSPACES_PER_HOUR). Try again in about "
@@ -119,8 +160,9 @@ class RateLimiter:
         self._events: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def wait_for(self, key: str) -> int | None:
-        """Records an event and returns None, or returns the seconds to wait when over the limit."""
+    def wait_for(self, key: str, record: bool = True) -> int | None:
+        """Records an event and returns None, or returns the seconds to wait when over the limit.
+        With `record=False`, only says whether another event would be over the limit now."""
         now = time.monotonic()
         with self._lock:
             if len(self._events) > 10_000:  # forget keys that have gone quiet
@@ -130,5 +172,23 @@ class RateLimiter:
                 events.popleft()
             if len(events) >= self.limit:
                 return int(self.window_s - (now - events[0])) + 1
-            events.append(now)
+            if record:
+                events.append(now)
             return None
+
+
+def check_guess_rate(request: Request) -> None:
+    """Refuse a join or sign-in attempt from an address that has guessed wrong too often lately."""
+    limiter: RateLimiter = request.app.state.guess_rate
+    wait = limiter.wait_for(client_address(request), record=False)
+    if wait is not None:
+        raise LimitReached(f"Too many wrong codes, PINs or passwords from this address; at most {limiter.limit} a "
+                           f"minute (LAYERLAB_JOIN_ATTEMPTS_PER_MINUTE). Try again in {wait} s.", retry_after_s=wait)
+
+
+def count_wrong_guess(request: Request) -> None:
+    request.app.state.guess_rate.wait_for(client_address(request))
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

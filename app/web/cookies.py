@@ -1,4 +1,5 @@
-"""Sets the session cookie that a request started (`request.state.new_session_cookie`) on the way out."""
+"""Sets the session cookie that a request started (`request.state.new_session_cookie`) on the way out,
+or removes it when the request ended the session (`request.state.session_ended`)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ class SessionCookieMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers.append("set-cookie", f"{COOKIE_NAME}={secret}; Max-Age={COOKIE_MAX_AGE}{flags}")
                 headers.append("set-cookie", f"{LEGACY_COOKIE_NAME}=; Max-Age=0{flags}")
+            elif message["type"] == "http.response.start" and state.get("session_ended"):
+                MutableHeaders(scope=message).append("set-cookie", f"{COOKIE_NAME}=; Max-Age=0{flags}")
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)

@@ -9,15 +9,15 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.core.errors import NotFound, Unauthorized
+from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.jobs.inspector import Inspector
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
-from app.services import datasets
+from app.services import datasets, workshops
 from app.store import repository, runs
 from app.store.db import release_connection
-from app.store.tables import DatasetRecord, ModelRecord, RunRecord
-from app.web.auth import identify, start_browser_session
+from app.store.tables import DatasetRecord, ModelRecord, RunRecord, WorkshopRecord
+from app.web.auth import Principal, identify, principal_of, start_browser_session
 
 # Dependencies that do no I/O are `async`: FastAPI then runs them in the event loop rather than
 # handing each to a thread, which under load means waiting for a free one, several times a request.
@@ -87,6 +87,26 @@ async def page_owner(viewer: Annotated[str | None, Depends(page_viewer)]) -> str
     return viewer
 
 
+def principal(request: Request, session: SessionDep,
+              authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """Who is asking, for routes that need to know the role (a page or an API call)."""
+    found = _found(session, principal_of(request, session, authorization))
+    if found is None:
+        raise Unauthorized("Sign in first: this needs a workspace, a participant's or the instructor's session.")
+    return found
+
+
+async def instructor(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    if who.role != "instructor":
+        raise Forbidden("Only the workshop's instructor may do this.")
+    return who
+
+
+def workshop_of_instructor(workshop_id: int, who: Annotated[Principal, Depends(instructor)],
+                           session: SessionDep) -> WorkshopRecord:
+    return _found(session, workshops.get_workshop(session, workshop_id))
+
+
 ApiWorkspace = Annotated[str, Depends(api_workspace)]
 PageViewer = Annotated[str | None, Depends(page_viewer)]
 PageWorkspace = Annotated[str, Depends(page_workspace)]
@@ -104,20 +124,42 @@ def page_model(model_id: int, workspace_id: PageOwner, session: SessionDep) -> M
     return _found(session, repository.get_model(session, workspace_id, model_id))
 
 
-def api_run(run_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> RunRecord:
-    return _found(session, runs.get_run(session, workspace_id, run_id))
+def find_run(request: Request, session: Session, workspace_id: str, run_id: int) -> RunRecord:
+    """The workspace's run; for the instructor, also a participant's run, to look at or to stop."""
+    who: Principal | None = getattr(request.state, "principal", None)
+    if who is None or who.role != "instructor":
+        return _found(session, runs.get_run(session, workspace_id, run_id))
+    run = runs.get_any_run(session, run_id)
+    if run.workspace_id != workspace_id:
+        if not workshops.is_participant_workspace(session, run.workspace_id):
+            raise NotFound(f"There is no run {run_id} in this workshop.")
+        if request.method not in ("GET", "HEAD") and not request.url.path.endswith("/stop"):
+            raise Forbidden("A participant's run can be looked at and stopped by the instructor, not changed.")
+    return _found(session, run)
 
 
-def page_run(run_id: int, workspace_id: PageOwner, session: SessionDep) -> RunRecord:
-    return _found(session, runs.get_run(session, workspace_id, run_id))
+def api_run(request: Request, run_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> RunRecord:
+    return find_run(request, session, workspace_id, run_id)
 
 
-def api_dataset(dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> DatasetRecord:
-    return _found(session, datasets.get_dataset(session, workspace_id, dataset_id))
+def page_run(request: Request, run_id: int, workspace_id: PageOwner, session: SessionDep) -> RunRecord:
+    return find_run(request, session, workspace_id, run_id)
 
 
-def page_dataset(dataset_id: int, workspace_id: PageOwner, session: SessionDep) -> DatasetRecord:
-    return _found(session, datasets.get_dataset(session, workspace_id, dataset_id))
+def _dataset(request: Request, session: Session, workspace_id: str, dataset_id: int) -> DatasetRecord:
+    """The workspace's dataset, or its workshop's challenge dataset, which can be used but not changed."""
+    record = datasets.get_dataset(session, workspace_id, dataset_id)
+    if record.workspace_id != workspace_id and request.method not in ("GET", "HEAD"):
+        raise Forbidden("This is the workshop's challenge dataset: it can be used, not changed or deleted.")
+    return _found(session, record)
+
+
+def api_dataset(request: Request, dataset_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> DatasetRecord:
+    return _dataset(request, session, workspace_id, dataset_id)
+
+
+def page_dataset(request: Request, dataset_id: int, workspace_id: PageOwner, session: SessionDep) -> DatasetRecord:
+    return _dataset(request, session, workspace_id, dataset_id)
 
 
 ApiModel = Annotated[ModelRecord, Depends(api_model)]
@@ -126,3 +168,7 @@ ApiRun = Annotated[RunRecord, Depends(api_run)]
 PageRun = Annotated[RunRecord, Depends(page_run)]
 ApiDataset = Annotated[DatasetRecord, Depends(api_dataset)]
 PageDataset = Annotated[DatasetRecord, Depends(page_dataset)]
+
+PrincipalDep = Annotated[Principal, Depends(principal)]
+InstructorDep = Annotated[Principal, Depends(instructor)]
+InstructorWorkshop = Annotated[WorkshopRecord, Depends(workshop_of_instructor)]

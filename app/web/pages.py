@@ -21,7 +21,7 @@ from app.core.errors import NotFound, UserError
 from app.core.graph import Graph, check_model_name
 from app.core.starters import STARTERS
 from app.core.training import PARAMS_BY_NAME, output_head
-from app.services import datasets, storage
+from app.services import datasets, storage, workshops
 from app.services.editing import apply_edit, create_model, describe_model, duplicate_model
 from app.services.training import DATA_DEPENDENT_SETTINGS, next_run_settings
 from app.store import repository, runs
@@ -118,14 +118,20 @@ class Editor:
         }
         if not context["keep_train_panel"]:
             model_runs = runs.list_runs(self.session, record.workspace_id, record.id, limit=8)
+            member = workshops.membership(self.session, record.workspace_id)
+            max_upload = self.settings.max_upload_bytes
+            if member is not None:
+                max_upload = min(max_upload, member.limits.max_upload_mb * 1024 * 1024)
             train_values, settings_run = self._train_values(record, state, meta, settings_source,
                                                             from_run or (model_runs[0] if model_runs else None))
             context.update({
                 "train_values": train_values, "settings_run": settings_run, "model_runs": model_runs,
                 "workspace_datasets": datasets.list_datasets(self.session, record.workspace_id),
-                "dataset_choices": datasets.builtin_choices(self.settings, state.graph, dataset),
+                "dataset_choices": datasets.builtin_choices(self.settings, state.graph, dataset,
+                                                            member.datasets if member else None),
                 "proposal": datasets.output_proposal(meta) if meta else None,
-                "max_upload_bytes": self.settings.max_upload_bytes,
+                "uploads_allowed": member is None or member.limits.uploads,
+                "max_upload_bytes": max_upload,
             })
         status = status_of(error) if error else 200
         return render(self.request, "editor.html", context, status_code=status, fragment=EDITOR_UPDATE)

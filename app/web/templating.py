@@ -44,9 +44,16 @@ def csrf(context: Context) -> str:
     return auth.csrf_token(context["request"]) or ""
 
 
+@pass_context
+def viewer(context: Context) -> Any:
+    """Who the page is for (`app.web.auth.Principal`), when known: the header shows roles and workshops."""
+    return getattr(context["request"].state, "principal", None)
+
+
 templates.env.globals.update(
     url=url,
     csrf=csrf,
+    viewer=viewer,
     catalog=CATALOG,
     layer_types=LAYER_TYPES,
     activations=ACTIVATIONS,

@@ -80,3 +80,21 @@ def evaluate_saved_run(payload: dict[str, Any]) -> dict[str, Any]:
     model = keras.models.load_model(run_dir / payload.get("model", "model.keras"))
     config = TrainConfig.model_validate(payload["config"])
     return evaluate_model(model, read_arrays(dataset_dir), read_meta(dataset_dir), config, run_dir=run_dir)
+
+
+def score_on_hidden_split(payload: dict[str, Any]) -> dict[str, float]:
+    """A challenge entry's test scores on the hidden split. Only the scores leave this process: no
+    predictions, no samples, and nothing is written to the run's folder."""
+    from pathlib import Path
+
+    import keras
+
+    from app.core.runs import test_metrics
+    from app.core.training import TrainConfig
+    from app.data.prepared import read_arrays, read_meta
+    from app.worker.evaluate import evaluate_model
+
+    dataset_dir = Path(payload["dataset_dir"])
+    model = keras.models.load_model(Path(payload["run_dir"]) / payload.get("model", "model.keras"))
+    config = TrainConfig.model_validate(payload["config"])
+    return test_metrics(evaluate_model(model, read_arrays(dataset_dir), read_meta(dataset_dir), config))

@@ -35,16 +35,30 @@ def _prepare_dataset(payload: dict[str, Any]) -> Any:
     return prepare_dataset(payload)
 
 
+def _split_for_challenge(payload: dict[str, Any]) -> Any:
+    from app.data.challenge import split_for_challenge
+
+    return split_for_challenge(payload)
+
+
 def _evaluate_run(payload: dict[str, Any]) -> Any:
     from app.worker.runner import evaluate_saved_run
 
     return evaluate_saved_run(payload)
 
 
+def _score_on_hidden_split(payload: dict[str, Any]) -> Any:
+    from app.worker.runner import score_on_hidden_split
+
+    return score_on_hidden_split(payload)
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "summarize": _summarize,
     "prepare_dataset": _prepare_dataset,
     "evaluate_run": _evaluate_run,
+    "split_for_challenge": _split_for_challenge,
+    "score_on_hidden_split": _score_on_hidden_split,
 }
 
 

@@ -39,6 +39,7 @@ from app.web.deps import (
     SessionDep,
     SettingsDep,
     api_workspace,
+    find_run,
 )
 
 router = APIRouter(tags=["runs"])
@@ -170,7 +171,7 @@ def open_stream(run_id: int, request: Request,
     closed before the stream starts: a stream holds no database connection while it waits."""
     with request.app.state.sessions() as session:
         workspace_id = api_workspace(request, session, authorization)
-        runs.get_run(session, workspace_id, run_id)
+        find_run(request, session, workspace_id, run_id)  # the instructor may follow a participant's run
     hub: RunEventHub = request.app.state.event_hub
     limit = request.app.state.settings.max_streams_per_session
     if hub.open_streams(workspace_id) >= limit:

@@ -239,7 +239,7 @@ class SearchOut(BaseModel):
 class DatasetOut(BaseModel):
     id: int
     name: str
-    source: str = Field(description="builtin, csv, npz or images.")
+    source: str = Field(description="builtin, csv, npz, images, or challenge (a workshop challenge's data, shared).")
     state: str
     created_at: datetime
     kind: str = Field(description="image, table or points2d.")
@@ -251,3 +251,39 @@ class DatasetOut(BaseModel):
     split_sizes: dict[str, int]
     preview: dict[str, Any] = Field(description="Rows and statistics, class balance, scatter points...")
     samples_url: str | None = Field(description="Sample images per class (image datasets).")
+
+
+class InstructorSignIn(Strict):
+    password: str = Field(max_length=1000)
+
+
+class JoinRequest(Strict):
+    code: str = Field(max_length=64, description="The workshop's join code (case and dashes do not matter).")
+    display_name: str = Field(max_length=200, description="1 to 40 characters, shown to the instructor and on boards.")
+    pin: str | None = Field(None, max_length=32, description="To come back as an existing participant: the PIN "
+                            "shown at joining.")
+
+
+class WorkshopCreate(Strict):
+    name: str = Field(max_length=200)
+    datasets: list[str] | None = Field(None, description="Built-in dataset keys on offer (GET /api/v1/datasets/"
+                                       "builtins); empty: every one that works offline on this server.")
+    limits: dict[str, Any] | None = Field(None, description="runs_at_once, max_epochs, max_params, uploads, "
+                                          "max_upload_mb.")
+
+
+class ExamplePin(Strict):
+    model_id: int
+    participant_id: int | None = Field(None, description="Whose model; empty: the instructor's own.")
+
+
+class ChallengeCreate(Strict):
+    dataset_id: int = Field(description="A ready dataset of the instructor's workspace, with a test split.")
+    metric: str = Field(description="accuracy or macro_f1 (classification); mae, rmse or r2 (regression).")
+    budget: dict[str, Any] | None = Field(None, description="params, epochs, submissions (per participant).")
+    target: float | None = Field(None, description="The score an entry should reach.")
+    title: str | None = Field(None, max_length=200)
+
+
+class SubmissionCreate(Strict):
+    run_id: int

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
-from app.core.errors import Unauthorized
+from app.core.errors import Forbidden, Unauthorized
 from app.store import sessions
 from app.web.api.schemas import WorkspaceCreated
 from app.web.auth import check_creation_rate, session_ttl
@@ -22,6 +22,9 @@ def create_workspace(request: Request, session: SessionDep, settings: SettingsDe
     The token stays valid for LAYERLAB_SESSION_DAYS after its last use. New workspaces are
     limited per client address (LAYERLAB_WORKSPACES_PER_HOUR; 429 with Retry-After beyond).
     """
+    if settings.workshop_mode:
+        raise Forbidden("In a workshop, workspaces come with joining (POST /api/v1/workshops/join), and only the "
+                        "instructor makes tokens for participants' scripts.")
     check_creation_rate(request)
     workspace_id, token = sessions.open_session(session, "token", session_ttl(settings))
     return WorkspaceCreated(workspace_id=workspace_id, token=token, expires_in_days=settings.session_days)
