@@ -13,7 +13,8 @@ from app.core.graph import Graph
 from app.core.runs import RunState
 from app.core.validation import validate
 from app.core.workshops import HIGHER_IS_BETTER
-from app.services import challenges
+from app.services import challenges, datasets
+from app.services.workshops import INSTRUCTOR_WORKSPACE
 from app.services.editing import ModelState
 from app.store import runs
 from app.store.tables import ChallengeRecord, ModelRecord, RunRecord
@@ -51,8 +52,14 @@ def create_challenge(request: Request, form: FormDep, workshop: InstructorWorksh
                      settings: SettingsDep, worker: DataWorkerDep, scheduler: SchedulerDep) -> Response:
     try:
         budget = {k: v for k in ("params", "epochs", "submissions") if (v := _number(form, k)) is not None}
+        chosen = str(form.get("dataset") or "")
+        if chosen.startswith("builtin:"):  # a built-in on offer, added to the instructor's workspace first
+            dataset_id: int | None = datasets.add_builtin(session, settings, worker, INSTRUCTOR_WORKSPACE,
+                                                          chosen.removeprefix("builtin:"), None, None).id
+        else:
+            dataset_id = _number({"dataset": chosen}, "dataset")
         challenge = challenges.create_challenge(
-            session, settings, worker, workshop, dataset_id=_number(form, "dataset_id"), metric=form.get("metric"),
+            session, settings, worker, workshop, dataset_id=dataset_id, metric=form.get("metric"),
             budget=budget, target=_number(form, "target", float), title=form.get("title") or None)
     except UserError as error:
         return dashboard_page(request, session, scheduler, workshop, error, status_of(error))

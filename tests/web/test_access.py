@@ -176,3 +176,37 @@ def test_workshop_mode_refuses_to_start_without_a_long_enough_password(tmp_path)
 
     hashed = Settings(data_dir=tmp_path, mode="workshop", instructor_password_hash=hash_password(PASSWORD))
     assert hashed.workshop_mode
+
+
+def test_joining_refuses_bad_names_wrong_codes_and_pins_and_slows_down_guessing(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path, mode="workshop", instructor_password=PASSWORD,
+                              join_attempts_per_minute=4))
+    app.state.inspector.start = lambda: None
+    with TestClient(app) as server:
+        token = server.post("/api/v1/instructor/session", json={"password": PASSWORD}).json()["token"]
+        code = server.post("/api/v1/workshops", json={"name": "Names"},
+                           headers={"Authorization": f"Bearer {token}"}).json()["join_code"]
+
+        def join(**body):
+            return server.post("/api/v1/workshops/join", json={"code": code, **body})
+
+        html = join(display_name="<script>alert(1)</script>")
+        assert html.status_code == 422 and "display_name" in html.json()["detail"]
+        assert join(display_name="   ").status_code == 422
+        first = join(display_name="Ada Lovelace")
+        assert first.status_code == 201
+        taken = join(display_name="ada  lovelace")  # the same name, whatever the case and spacing
+        assert taken.status_code == 409 and "PIN" in taken.json()["detail"]
+        # Wrong codes and PINs count towards the address's limit; right answers do not.
+        assert server.post("/api/v1/workshops/join", json={"code": "WRONG123", "display_name": "X"}).status_code == 404
+        assert join(display_name="Ada Lovelace", pin="000000" if first.json()["pin"] != "000000" else "111111"
+                    ).status_code == 401
+        assert server.post("/api/v1/instructor/session", json={"password": "guessing it here"}).status_code == 401
+        assert server.post("/api/v1/workshops/join", json={"code": "WRONG124", "display_name": "X"}).status_code == 404
+        limited = join(display_name="Ada Lovelace", pin=first.json()["pin"])
+        assert limited.status_code == 429 and limited.headers["retry-after"]
+        with app.state.sessions() as db:
+            from sqlalchemy import func, select
+
+            from app.store.tables import Participant
+            assert db.scalar(select(func.count()).select_from(Participant)) == 1  # nothing else was stored

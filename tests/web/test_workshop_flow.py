@@ -54,7 +54,7 @@ def challenge(instructor: TestClient, workshop: dict) -> dict:
     source = ok(instructor.post("/api/v1/datasets", json={"key": "digits"}), 201)
     return ok(instructor.post(f"/api/v1/workshops/{workshop['id']}/challenges", json={
         "dataset_id": source["id"], "metric": "accuracy", "target": 0.8,
-        "budget": {"params": 10_000, "epochs": 6, "submissions": 2}}), 201)
+        "budget": {"params": 5_000, "epochs": 6, "submissions": 2}}), 201)
 
 
 def join(room: TestClient, workshop: dict, name: str) -> tuple[TestClient, dict]:
@@ -72,6 +72,16 @@ def small_model_on(client: TestClient, dataset_id: int, name: str) -> dict:
         if layer["type"] == "Dense" and layer["params"].get("units", 0) > 10:
             ok(client.patch(f"/api/v1/models/{model['id']}/layers/{layer['id']}", json={"params": {"units": 32}}))
     return model
+
+
+def ok_page(response) -> str:
+    assert response.status_code == 200, f"{response.status_code}: {response.text[:1000]}"
+    return response.text
+
+
+def people_id(instructor: TestClient, workshop: dict, name: str) -> int:
+    people = ok(instructor.get(f"/api/v1/workshops/{workshop['id']}/participants"))
+    return next(p["id"] for p in people if p["display_name"] == name)
 
 
 def test_a_workshop_from_joining_to_closing(room, instructor, workshop, challenge):
@@ -132,6 +142,20 @@ def test_a_workshop_from_joining_to_closing(room, instructor, workshop, challeng
     assert again.status_code == 409
     assert cy.post(f"/api/v1/challenges/{challenge['id']}/submissions", json={"run_id": run["id"]}).status_code == 404
 
+    # Over the budget: the dense starter as it comes has 8,970 parameters.
+    big = create_model(cy, "dense", "Big")
+    attach(cy, big["id"], challenge["dataset_id"], fit_output=True)
+    big_run = wait_for_run(cy, start_run(cy, big["id"], epochs=1)["id"], timeout=180)
+    over = cy.post(f"/api/v1/challenges/{challenge['id']}/submissions", json={"run_id": big_run["id"]})
+    assert over.status_code == 422 and "allows up to 5,000" in over.json()["detail"]
+
+    # The pages show the same: the instructor's dashboard and a participant's run, the board.
+    assert "Ada" in ok_page(instructor.get(f"/workshops/{workshop['id']}"))
+    assert "Small" in ok_page(instructor.get(f"/runs/{run['id']}"))
+    ada_page = f"/workshops/{workshop['id']}/participants/{people_id(instructor, workshop, 'Ada')}"
+    assert "Small" in ok_page(instructor.get(ada_page))
+    assert "Board" in ok_page(ada.get(f"/challenges/{challenge['id']}"))
+
     board = ok(bob.get(f"/api/v1/challenges/{challenge['id']}/board"))
     assert [(e["display_name"], e["score"]) for e in board["ranked"]] == [("Ada", entry["score"])]
     assert bob.get(f"/api/v1/challenges/{challenge['id']}/entries/{entry['id']}").status_code == 403
@@ -140,7 +164,7 @@ def test_a_workshop_from_joining_to_closing(room, instructor, workshop, challeng
     people = {p["display_name"]: p for p in ok(instructor.get(f"/api/v1/workshops/{workshop['id']}/participants"))}
     assert set(people) == {"Ada", "Bob", "Cy"}
     assert people["Ada"]["state"] == "finished" and people["Ada"]["best"]["run_id"] == run["id"]
-    assert people["Cy"]["state"] == "editing" and people["Cy"]["runs"] == 0
+    assert people["Cy"]["state"] == "finished" and people["Cy"]["runs"] == 1
     assert ok(instructor.get(f"/api/v1/runs/{run['id']}"))["state"] == "completed"  # any run, read-only
 
     # Pinned examples are copied into a participant's workspace.
