@@ -91,7 +91,7 @@ else
   "$python" -m app.data.cache_keras_datasets "$cache_dir"
 fi
 if [ -d "$cache_dir" ]; then
-  chmod -R a+rX "$cache_dir"  # downloads are written 0600; the image's user must read them
+  chmod -R a+rX "$cache_dir"  # readable by the image's own user, whoever wrote them
 fi
 
 # 3. The user the image runs as, owning the data volume.

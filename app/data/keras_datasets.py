@@ -122,6 +122,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a cache built by root is read by the server's own user
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -14,8 +14,8 @@ from app.core.runs import RunState
 from app.core.validation import validate
 from app.core.workshops import HIGHER_IS_BETTER
 from app.services import challenges, datasets
-from app.services.workshops import INSTRUCTOR_WORKSPACE
 from app.services.editing import ModelState
+from app.services.workshops import INSTRUCTOR_WORKSPACE
 from app.store import runs
 from app.store.tables import ChallengeRecord, ModelRecord, RunRecord
 from app.web.api.workshops import VisibleChallenge, architecture_visible

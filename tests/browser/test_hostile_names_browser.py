@@ -61,7 +61,8 @@ def watch(page: Page) -> list[str]:
 def assert_harmless(page: Page, problems: list[str]) -> None:
     assert page.evaluate("() => window.pwned === undefined"), "a hostile name ran as a script"
     assert not problems, problems
-    assert "49" not in page.locator("main").inner_text().replace("1,049", "")  # {{7*7}} was not evaluated
+    shown = re.sub(r"\d\d:\d\d", "", page.locator("main").inner_text().replace("1,049", ""))  # not the clock
+    assert "49" not in shown  # {{7*7}} was not evaluated
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"{page.url} is {width} px wide"  # long names wrap or scroll
 
