@@ -27,7 +27,7 @@ from app.services import storage
 from app.services.searches import SearchDriver
 from app.store import sessions as session_records
 from app.store.db import make_engine, make_session_factory
-from app.web.api import catalog, datasets, models, runs, searches, workshops, workspaces
+from app.web.api import catalog, datasets, exports, imports, models, runs, searches, workshops, workspaces
 from app.web.auth import RateLimiter
 from app.web.body_limits import BodyLimitMiddleware
 from app.web.cookies import SessionCookieMiddleware
@@ -112,7 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(WorkshopGateMiddleware)  # nothing but the ways in without a session
     app.add_middleware(SecurityMiddleware)  # outermost: every response
     install_error_handlers(app)
-    api_routers = [workspaces.router, catalog.router, models.router, datasets.router, runs.router, searches.router]
+    api_routers = [workspaces.router, catalog.router, imports.router, models.router, datasets.router, runs.router,
+                   searches.router, exports.router]
     if settings.workshop_mode:
         api_routers.append(workshops.router)
     for router in api_routers:
