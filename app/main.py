@@ -30,6 +30,7 @@ from app.store.db import make_engine, make_session_factory
 from app.web.api import catalog, datasets, exports, imports, models, runs, searches, workshops, workspaces
 from app.web.auth import RateLimiter
 from app.web.body_limits import BodyLimitMiddleware
+from app.web.code_pages import router as code_router
 from app.web.cookies import SessionCookieMiddleware
 from app.web.errors import install_error_handlers
 from app.web.history_pages import router as history_router
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(history_router)  # before the run pages: /runs/compare is not /runs/{run_id}
     app.include_router(training_router)
     app.include_router(search_router)
+    app.include_router(code_router)
     if settings.workshop_mode:
         app.include_router(workshop_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -10,6 +10,7 @@ PACKAGES=(
   "sortablejs@1.15.7:Sortable.min.js"
   "uplot@1.6.32:dist/uPlot.iife.min.js dist/uPlot.min.css"
   "swagger-ui-dist@5.35.0:swagger-ui-bundle.js swagger-ui.css"
+  "prismjs@1.30.0:components/prism-core.min.js components/prism-python.min.js themes/prism.min.css"
 )
 
 work=$(mktemp -d)

@@ -53,8 +53,16 @@ def _score_on_hidden_split(payload: dict[str, Any]) -> Any:
     return score_on_hidden_split(payload)
 
 
+def _keras_config(payload: dict[str, Any]) -> Any:
+    from app.core.graph import Graph
+    from app.worker.build import build_model
+
+    return build_model(Graph.model_validate(payload["graph"])).to_json(indent=2)
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "summarize": _summarize,
+    "keras_config": _keras_config,
     "prepare_dataset": _prepare_dataset,
     "evaluate_run": _evaluate_run,
     "split_for_challenge": _split_for_challenge,
