@@ -34,6 +34,7 @@ from app.web.code_pages import router as code_router
 from app.web.cookies import SessionCookieMiddleware
 from app.web.errors import install_error_handlers
 from app.web.history_pages import router as history_router
+from app.web.openapi import documented_openapi
 from app.web.pages import router as pages_router
 from app.web.search_pages import router as search_router
 from app.web.security import SecurityMiddleware
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def api_docs(request: Request) -> Response:
         # Swagger UI from static/vendor, not a CDN, so the docs work in a workshop room without internet.
         return templates.TemplateResponse(request, "docs.html", {})
+    app.openapi = documented_openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.inspector = inspector

@@ -33,7 +33,7 @@ from app.web.instructor_pages import dashboard_page
 from app.web.pages import FormDep, redirect_to
 from app.web.templating import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 
 
 def _number(form: Any, name: str, kind: type = int) -> Any:

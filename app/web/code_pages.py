@@ -9,7 +9,7 @@ from app.services import exports
 from app.web.deps import PageModel, PageRun, SessionDep, SettingsDep
 from app.web.templating import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 
 
 @router.get("/models/{model_id}/code", response_class=HTMLResponse, name="model_code")

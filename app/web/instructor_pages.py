@@ -26,7 +26,7 @@ from app.web.errors import status_of
 from app.web.pages import FormDep, redirect_to
 from app.web.templating import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 # A busy room changes many times a second; the dashboard is told at most this often.
 DASHBOARD_REFRESH_S = 1.5
 LIMIT_FIELDS = tuple(WorkshopLimits.model_fields)

@@ -24,7 +24,7 @@ from app.web.instructor_pages import router as instructor_router
 from app.web.pages import FormDep, redirect_to
 from app.web.templating import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 
 
 def _field(form: Any, name: str) -> str:

@@ -26,5 +26,6 @@ def get_catalog() -> dict[str, Any]:
 
 @router.get("/starters")
 def list_starters() -> list[dict[str, Any]]:
+    """Starter models: each key, title, description and its layer types, for POST /api/v1/models."""
     return [{"key": s.key, "title": s.title, "description": s.description,
              "layers": [t for t, _ in s.layers]} for s in STARTERS.values()]

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.core.errors import NotFound, Unavailable, UserError
@@ -17,14 +17,14 @@ from app.data.catalog import catalog_as_dict
 from app.services import datasets
 from app.store import repository
 from app.store.tables import DatasetRecord
-from app.web.api.schemas import DatasetOut
+from app.web.api.schemas import DatasetOut, example
 from app.web.deps import ApiDataset, ApiModel, ApiWorkspace, DataWorkerDep, SchedulerDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["datasets"])
 
 
 class BuiltinRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example({"key": "digits", "options": {"validation_fraction": 0.15, "split_seed": 0}})
     key: str = Field(description="A key from GET /api/v1/datasets/builtin.")
     params: dict[str, Any] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict, description="Split options.")
@@ -32,7 +32,7 @@ class BuiltinRequest(BaseModel):
 
 
 class AttachRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example({"dataset_id": 3})
     dataset_id: int
 
 
@@ -55,6 +55,7 @@ def builtin_catalog() -> dict[str, Any]:
 
 @router.get("/datasets")
 def list_datasets(workspace_id: ApiWorkspace, session: SessionDep) -> list[DatasetOut]:
+    """The workspace's datasets (and, in a workshop, its challenge datasets), newest first."""
     return [dataset_out(r) for r in datasets.list_datasets(session, workspace_id)]
 
 
@@ -129,7 +130,7 @@ def get_dataset(record: ApiDataset) -> DatasetOut:
 
 
 class PrepareRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example({"options": {"target": "price", "task": "regression", "test_fraction": 0.2}})
     options: dict[str, Any] = Field(description="Upload options: target, task, column_types, split options...")
 
 
@@ -142,6 +143,7 @@ def prepare_again(record: ApiDataset, body: PrepareRequest, session: SessionDep,
 
 @router.get("/datasets/{dataset_id}/samples.png")
 def samples_image(record: ApiDataset, settings: SettingsDep) -> FileResponse:
+    """A grid of sample images per class (image datasets), as PNG."""
     path = settings.data_dir / record.folder / "samples.png"
     if not path.exists():
         raise NotFound("This dataset has no sample images.")
@@ -150,6 +152,7 @@ def samples_image(record: ApiDataset, settings: SettingsDep) -> FileResponse:
 
 @router.delete("/datasets/{dataset_id}", status_code=204)
 def delete_dataset(record: ApiDataset, session: SessionDep, settings: SettingsDep) -> Response:
+    """Delete a dataset of the workspace; its files go once no run uses them."""
     datasets.delete_dataset(session, settings, record)
     return Response(status_code=204)
 

@@ -42,6 +42,7 @@ def model_out(record: ModelRecord, settings: Any) -> ModelOut:
 
 @router.get("/models")
 def list_models(workspace_id: ApiWorkspace, session: SessionDep) -> list[ModelListItem]:
+    """The workspace's models, most recently changed first, with their layer counts."""
     return [ModelListItem(id=r.id, name=r.name, updated_at=r.updated_at,
                           layer_count=len(repository.load_graph(r).nodes))
             for r in repository.list_models(session, workspace_id)]
@@ -56,17 +57,20 @@ def create_from_starter(body: ModelCreate, workspace_id: ApiWorkspace, session: 
 
 @router.get("/models/{model_id}")
 def get_model(record: ApiModel, settings: SettingsDep) -> ModelOut:
+    """A model: its layers, every problem found, the parameter count and the Keras summary when it builds."""
     return model_out(record, settings)
 
 
 @router.patch("/models/{model_id}")
 def rename_model(body: ModelRename, record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
+    """Rename a model (1 to 64 letters, digits, spaces or _ . - ( ))."""
     repository.rename_model(session, record, check_model_name(body.name))
     return model_out(record, settings)
 
 
 @router.delete("/models/{model_id}", status_code=204)
 def delete_model(record: ApiModel, session: SessionDep) -> Response:
+    """Delete a model and its undo history; its runs stay in the run list."""
     repository.delete_model(session, record)
     return Response(status_code=204)
 
@@ -90,6 +94,7 @@ def add_layer(body: LayerCreate, record: ApiModel, session: SessionDep, settings
 @router.patch("/models/{model_id}/layers/{layer_id}")
 def update_layer(layer_id: str, body: LayerUpdate, record: ApiModel, session: SessionDep,
                  settings: SettingsDep, inspector: InspectorDep) -> ModelOut:
+    """Change a layer's parameters or name; refused values are named with what is allowed."""
     apply_edit(session, settings, record,
                lambda g: edits.update_layer(g, layer_id, body.params, body.name), f"change {layer_id}", inspector,
                changed_layer=layer_id)
@@ -99,6 +104,7 @@ def update_layer(layer_id: str, body: LayerUpdate, record: ApiModel, session: Se
 @router.delete("/models/{model_id}/layers/{layer_id}")
 def remove_layer(layer_id: str, record: ApiModel, session: SessionDep, settings: SettingsDep,
                  inspector: InspectorDep) -> ModelOut:
+    """Remove a layer; the layers after it are wired to what came before it."""
     apply_edit(session, settings, record, lambda g: edits.remove_layer(g, layer_id), f"remove {layer_id}", inspector)
     return model_out(record, settings)
 
@@ -123,6 +129,7 @@ def move_layer(layer_id: str, body: LayerMove, record: ApiModel, session: Sessio
 @router.put("/models/{model_id}/layers/{layer_id}/inputs")
 def rewire_layer(layer_id: str, body: LayerRewire, record: ApiModel, session: SessionDep,
                  settings: SettingsDep, inspector: InspectorDep) -> ModelOut:
+    """Wire a layer to exactly these input layers (branches and merges)."""
     apply_edit(session, settings, record, lambda g: edits.rewire_layer(g, layer_id, body.inputs),
                f"rewire {layer_id}", inspector)
     return model_out(record, settings)
@@ -130,6 +137,7 @@ def rewire_layer(layer_id: str, body: LayerRewire, record: ApiModel, session: Se
 
 @router.post("/models/{model_id}/undo")
 def undo(record: ApiModel, session: SessionDep, settings: SettingsDep) -> ModelOut:
+    """Undo the model's last edit."""
     repository.undo(session, record)
     return model_out(record, settings)
 

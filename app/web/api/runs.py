@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
@@ -52,7 +52,9 @@ def training_settings() -> list[dict[str, Any]]:
 
 
 @router.post("/models/{model_id}/runs", status_code=201)
-def train_model(body: dict[str, Any], record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep,
+def train_model(body: Annotated[dict[str, Any], Body(examples=[{"epochs": 10, "batch_size": 32, "learning_rate": 0.001,
+                                                                "optimizer": "adam", "seed": 42}])],
+                record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep,
           settings: SettingsDep, scheduler: SchedulerDep) -> RunDetail:
     """Train the model on its dataset; the body overrides the suggested settings (GET /training-settings)."""
     run = start_run(session, settings, scheduler, workspace_id, record, body)
@@ -159,6 +161,7 @@ def download_model(run: ApiRun, scheduler: SchedulerDep) -> FileResponse:
 
 @router.get("/runs/{run_id}/predictions.png")
 def predictions_image(run: ApiRun, scheduler: SchedulerDep) -> FileResponse:
+    """The test split's sample predictions as a PNG grid (image datasets)."""
     path = scheduler.run_folder(run.id) / "predictions.png"
     if not path.exists():
         raise NotFound("This run has no sample predictions image.")

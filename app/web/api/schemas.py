@@ -12,6 +12,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def example(value: dict[str, Any]) -> ConfigDict:
+    """A request body's configuration with the example the API documentation shows."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [value]})
+
+
 class WorkspaceCreated(BaseModel):
     workspace_id: str
     token: str = Field(description="Send as `Authorization: Bearer <token>`; it is shown only this once.")
@@ -19,20 +24,28 @@ class WorkspaceCreated(BaseModel):
 
 
 class ModelCreate(Strict):
+    model_config = example({"name": "Digits convnet", "starter": "convnet"})
+
     name: str | None = Field(None, description="1 to 64 letters, digits, spaces or _ . - ( ). Empty: a "
                              "name from the starter, numbered when taken (\"Convnet 2\").")
     starter: str = Field("blank", description="One of the keys from GET /api/v1/starters.")
 
 
 class ModelRename(Strict):
+    model_config = example({"name": "Wider convnet"})
+
     name: str
 
 
 class ModelDuplicate(Strict):
+    model_config = example({"name": "Convnet, tanh"})
+
     name: str | None = None
 
 
 class LayerCreate(Strict):
+    model_config = example({"type": "Dense", "params": {"units": 32, "activation": "relu"}, "after": "n3"})
+
     type: str = Field(description="A layer type from GET /api/v1/catalog.")
     params: dict[str, Any] = Field(default_factory=dict)
     name: str | None = None
@@ -41,16 +54,22 @@ class LayerCreate(Strict):
 
 
 class LayerUpdate(Strict):
+    model_config = example({"params": {"units": 128, "activation": "tanh"}})
+
     params: dict[str, Any] = Field(default_factory=dict)
     name: str | None = None
 
 
 class LayerMove(Strict):
+    model_config = example({"direction": "up"})
+
     direction: Literal["up", "down"] | None = None
     position: int | None = Field(None, description="New index in the layer list (drag and drop).")
 
 
 class LayerRewire(Strict):
+    model_config = example({"inputs": ["n2", "n4"]})
+
     inputs: list[str]
 
 
@@ -126,6 +145,8 @@ class RunDetail(RunSummary):
 
 
 class RunUpdate(Strict):
+    model_config = example({"name": "Baseline", "notes": "Before adding dropout."})
+
     name: str | None = Field(None, description="At most 80 characters; empty goes back to the telling default.")
     notes: str | None = Field(None, description="At most 2,000 characters.")
 
@@ -190,11 +211,16 @@ class AppliedSuggestion(BaseModel):
 
 
 class SearchBudget(Strict):
+    model_config = example({"runs": 8, "epochs": 5})
+
     runs: int = Field(8, description="Trials to train at most (LAYERLAB_MAX_SEARCH_RUNS caps it).")
     epochs: int = Field(5, description="Epochs of each trial.")
 
 
 class SearchCreate(Strict):
+    model_config = example({"axes": {"activation": ["relu", "tanh"], "learning_rate": [0.001, 0.01]},
+                            "budget": {"runs": 4, "epochs": 5}, "strategy": "grid", "metric": "val_accuracy"})
+
     axes: dict[str, list[Any]] = Field(description="What to vary, each with its values: activation, "
                                        "kernel_initializer, width (factor), depth (-1, 0, 1), dropout (rate), "
                                        "optimizer, learning_rate, batch_size.")
@@ -254,10 +280,14 @@ class DatasetOut(BaseModel):
 
 
 class InstructorSignIn(Strict):
+    model_config = example({"password": "the instructor password"})
+
     password: str = Field(max_length=1000)
 
 
 class JoinRequest(Strict):
+    model_config = example({"code": "KQ7M-4XTP", "display_name": "Ada"})
+
     code: str = Field(max_length=64, description="The workshop's join code (case and dashes do not matter).")
     display_name: str = Field(max_length=200, description="1 to 40 characters, shown to the instructor and on boards.")
     pin: str | None = Field(None, max_length=32, description="To come back as an existing participant: the PIN "
@@ -265,6 +295,9 @@ class JoinRequest(Strict):
 
 
 class WorkshopCreate(Strict):
+    model_config = example({"name": "Friday group", "datasets": ["digits", "iris"],
+                            "limits": {"runs_at_once": 1, "max_epochs": 20, "max_params": 200000, "uploads": False}})
+
     name: str = Field(max_length=200)
     datasets: list[str] | None = Field(None, description="Built-in dataset keys on offer (GET /api/v1/datasets/"
                                        "builtins); empty: every one that works offline on this server.")
@@ -273,11 +306,16 @@ class WorkshopCreate(Strict):
 
 
 class ExamplePin(Strict):
+    model_config = example({"model_id": 12, "participant_id": 3})
+
     model_id: int
     participant_id: int | None = Field(None, description="Whose model; empty: the instructor's own.")
 
 
 class ChallengeCreate(Strict):
+    model_config = example({"dataset_id": 4, "metric": "accuracy", "target": 0.95,
+                            "budget": {"params": 20000, "epochs": 20, "submissions": 5}})
+
     dataset_id: int = Field(description="A ready dataset of the instructor's workspace, with a test split.")
     metric: str = Field(description="accuracy or macro_f1 (classification); mae, rmse or r2 (regression).")
     budget: dict[str, Any] | None = Field(None, description="params, epochs, submissions (per participant).")
@@ -286,4 +324,6 @@ class ChallengeCreate(Strict):
 
 
 class SubmissionCreate(Strict):
+    model_config = example({"run_id": 17})
+
     run_id: int

@@ -40,6 +40,7 @@ def start_search(body: SearchCreate, record: ApiModel, workspace_id: ApiWorkspac
 
 @router.get("/searches")
 def searches(workspace_id: ApiWorkspace, session: SessionDep, model_id: int | None = None) -> list[SearchOut]:
+    """The workspace's variant searches (of one model with `model_id`), newest first, with their trials."""
     return [SearchOut.model_validate(search_out(session, s)) for s in list_searches(session, workspace_id, model_id)]
 
 

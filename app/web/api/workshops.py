@@ -110,6 +110,7 @@ def who_am_i(who: PrincipalDep) -> dict[str, Any]:
 
 @router.get("/workshops")
 def list_workshops(who: InstructorDep, session: SessionDep) -> list[dict[str, Any]]:
+    """Every workshop of this server, newest first, with its join code, datasets and limits."""
     return [workshop_out(w) for w in workshops.list_workshops(session)]
 
 
@@ -123,6 +124,7 @@ def create_workshop(body: WorkshopCreate, who: InstructorDep, session: SessionDe
 
 @router.get("/workshops/{workshop_id}")
 def get_workshop(workshop: InstructorWorkshop) -> dict[str, Any]:
+    """One workshop: its join code, datasets on offer, limits and state."""
     return workshop_out(workshop)
 
 
@@ -190,6 +192,7 @@ MemberWorkshop = Annotated[WorkshopRecord, Depends(_workshop_for)]
 
 @router.get("/workshops/{workshop_id}/examples")
 def list_examples(workshop: MemberWorkshop, session: SessionDep) -> list[dict[str, Any]]:
+    """The models pinned as examples in this workshop (the instructor's, or a participant's own)."""
     return [example_out(e) for e in workshops.examples(session, workshop.id)]
 
 
@@ -207,6 +210,7 @@ def pin_example(body: ExamplePin, workshop: InstructorWorkshop, who: InstructorD
 
 @router.delete("/workshops/{workshop_id}/examples/{example_id}", status_code=204)
 def unpin_example(example_id: int, workshop: InstructorWorkshop, session: SessionDep) -> None:
+    """Take an example off the workshop's list; copies already made stay."""
     workshops.unpin_example(session, workshops.get_example(session, workshop.id, example_id))
 
 
@@ -232,6 +236,7 @@ def create_challenge(body: ChallengeCreate, workshop: InstructorWorkshop, sessio
 
 @router.get("/workshops/{workshop_id}/challenges")
 def list_challenges(workshop: MemberWorkshop, session: SessionDep) -> list[dict[str, Any]]:
+    """The workshop's challenges, newest first."""
     return [challenge_out(c) for c in challenges.challenges_of(session, workshop.id)]
 
 
@@ -248,6 +253,7 @@ VisibleChallenge = Annotated[ChallengeRecord, Depends(challenge_for)]
 
 @router.get("/challenges/{challenge_id}")
 def get_challenge(challenge: VisibleChallenge, who: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    """A challenge: its dataset, metric, target, budget and state; for a participant, submissions left."""
     out = challenge_out(challenge)
     if who.member is not None:
         out["submissions_left"] = challenges.submissions_left(session, challenge, who.member.participant_id)
@@ -288,6 +294,7 @@ def challenge_entry(entry_id: int, challenge: VisibleChallenge, who: PrincipalDe
 
 @router.post("/challenges/{challenge_id}/close")
 def close_challenge(who: InstructorDep, challenge: VisibleChallenge, session: SessionDep) -> dict[str, Any]:
+    """Close a challenge: no more submissions, and every entry's architecture is shown to everyone."""
     challenges.close_challenge(session, challenge)
     return challenge_out(challenge)
 
