@@ -54,8 +54,8 @@ def training_settings() -> list[dict[str, Any]]:
 @router.post("/models/{model_id}/runs", status_code=201)
 def train_model(body: Annotated[dict[str, Any], Body(examples=[{"epochs": 10, "batch_size": 32, "learning_rate": 0.001,
                                                                 "optimizer": "adam", "seed": 42}])],
-                record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep,
-          settings: SettingsDep, scheduler: SchedulerDep) -> RunDetail:
+                record: ApiModel, workspace_id: ApiWorkspace, session: SessionDep, settings: SettingsDep,
+                scheduler: SchedulerDep) -> RunDetail:
     """Train the model on its dataset; the body overrides the suggested settings (GET /training-settings)."""
     run = start_run(session, settings, scheduler, workspace_id, record, body)
     return RunDetail.model_validate(run_out(session, scheduler, run))
