@@ -32,6 +32,19 @@ ANSWER_EXAMPLES: dict[tuple[str, str], Any] = {
 }
 
 
+# Every refusal, a 422 included, has this body (`UserError.as_dict`), not FastAPI's list of validation errors.
+ERROR_SCHEMA = {
+    "title": "Error", "type": "object", "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "description": "What was wrong, and what is allowed instead."},
+        "field": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "The field at fault."},
+        "layer_id": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "The layer at fault."},
+    },
+    "example": {"detail": "Invalid value received for `units`. Expected an integer from 1 to 100000. Received: "
+                          "units=0", "field": "units", "layer_id": "n3"},
+}
+
+
 def documented_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -39,6 +52,10 @@ def documented_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             for path, item in schema.get("paths", {}).items():
                 for method, operation in item.items():
                     _add_examples(method, path, operation)
+            components = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in components:
+                components["HTTPValidationError"] = ERROR_SCHEMA
+                components.pop("ValidationError", None)
             app.openapi_schema = schema
         return app.openapi_schema
 
