@@ -68,9 +68,9 @@ class Script:
 
     def as_python(self) -> str:
         main = "def main():\n" + "".join(f"    {line}\n" if line else "\n" for line in self.main_body)
-        parts = ["\n".join(self.header), self.imports, self.constants, *self.functions, main,
-                 'if __name__ == "__main__":\n    main()\n']
-        return "\n\n\n".join(part.rstrip("\n") for part in parts if part) + "\n"
+        parts = [self.imports, self.constants, *self.functions, main, 'if __name__ == "__main__":\n    main()\n']
+        body = "\n\n\n".join(part.rstrip("\n") for part in parts if part)
+        return "\n".join(self.header) + "\n\n" + body + "\n"
 
 
 def comment_text(text: str) -> str:
