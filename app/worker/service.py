@@ -60,6 +60,12 @@ def _keras_config(payload: dict[str, Any]) -> Any:
     return build_model(Graph.model_validate(payload["graph"])).to_json(indent=2)
 
 
+def _export_model_format(payload: dict[str, Any]) -> Any:
+    from app.worker.formats import export_model_format
+
+    return export_model_format(payload)
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "summarize": _summarize,
     "keras_config": _keras_config,
@@ -67,6 +73,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "evaluate_run": _evaluate_run,
     "split_for_challenge": _split_for_challenge,
     "score_on_hidden_split": _score_on_hidden_split,
+    "export_model_format": _export_model_format,
 }
 
 

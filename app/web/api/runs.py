@@ -12,12 +12,13 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from app.core.errors import LimitReached, NotFound
-from app.core.runs import ACTIVE_STATES, FINAL_MODEL, RESUMABLE_STATES
+from app.core.runs import ACTIVE_STATES, RESUMABLE_STATES
 from app.core.training import settings_schema
 from app.jobs.event_hub import RunEventHub, StreamEvent
 from app.services import history, improving
 from app.services.history import run_out
-from app.services.training import delete_run, evaluate_run, resume_run, saved_model, start_run
+from app.services.model_formats import FORMAT_HELP, ModelFormat, model_download
+from app.services.training import delete_run, evaluate_run, resume_run, start_run
 from app.store import runs
 from app.store.tables import RunRecord
 from app.web.api.models import model_out
@@ -146,17 +147,13 @@ def evaluate(run: ApiRun, session: SessionDep, settings: SettingsDep, scheduler:
 
 
 @router.get("/runs/{run_id}/model")
-def download_model(run: ApiRun, scheduler: SchedulerDep) -> FileResponse:
-    """The trained model in Keras' .keras format; for a run that ended early, its last saved epoch."""
-    model = saved_model(scheduler, run)
-    if model is None:
-        raise NotFound("This run has no saved model yet: it is still training, or it ended before "
-                       "finishing an epoch.")
-    file, epoch = model
-    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in run.model_name) or "model"
-    suffix = "" if file == FINAL_MODEL else f"-epoch{epoch}"
-    return FileResponse(scheduler.run_folder(run.id) / file, media_type="application/octet-stream",
-                        filename=f"{filename}-run{run.id}{suffix}.keras")
+def download_model(run: ApiRun, session: SessionDep, scheduler: SchedulerDep, worker: DataWorkerDep,
+                   format: Annotated[ModelFormat, Query(description=FORMAT_HELP)] = "keras") -> FileResponse:
+    """The trained model as Keras' .keras file, a TensorFlow SavedModel (.zip), ONNX or LiteRT (.tflite);
+    for a run that ended early, its last saved epoch. Other formats than .keras are exported by Keras on
+    the first download, which takes seconds, and kept for the next."""
+    download = model_download(session, scheduler, worker, run, format)
+    return FileResponse(download.path, media_type=download.media_type, filename=download.filename)
 
 
 @router.get("/runs/{run_id}/predictions.png")
