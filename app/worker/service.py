@@ -66,6 +66,12 @@ def _export_model_format(payload: dict[str, Any]) -> Any:
     return export_model_format(payload)
 
 
+def _import_model(payload: dict[str, Any]) -> Any:
+    from app.worker.importing import import_model
+
+    return import_model(payload)
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "summarize": _summarize,
     "keras_config": _keras_config,
@@ -73,6 +79,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "evaluate_run": _evaluate_run,
     "split_for_challenge": _split_for_challenge,
     "score_on_hidden_split": _score_on_hidden_split,
+    "import_model": _import_model,
     "export_model_format": _export_model_format,
 }
 
