@@ -34,6 +34,7 @@ from app.web.code_pages import router as code_router
 from app.web.cookies import SessionCookieMiddleware
 from app.web.errors import install_error_handlers
 from app.web.history_pages import router as history_router
+from app.web.import_pages import router as import_router
 from app.web.openapi import documented_openapi
 from app.web.pages import router as pages_router
 from app.web.search_pages import router as search_router
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 route.name = f"api.{route.name}"
         app.include_router(router, prefix="/api/v1")
     app.include_router(pages_router)
+    app.include_router(import_router)  # the home page's import form
     app.include_router(history_router)  # before the run pages: /runs/compare is not /runs/{run_id}
     app.include_router(training_router)
     app.include_router(search_router)

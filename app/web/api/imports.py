@@ -2,6 +2,93 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from app.core.errors import Unavailable, UserError
+from app.services import importing
+from app.services.datasets import workspace_folder
+from app.web.api.models import model_out
+from app.web.api.schemas import ModelOut
+from app.web.deps import ApiWorkspace, DataWorkerDep, SettingsDep
 
 router = APIRouter(tags=["import"])
+
+
+class ImportedWeightsOut(BaseModel):
+    layers: list[str] = Field(description="The layers whose trained weights were imported.")
+    values: int = Field(description="How many numbers they hold.")
+    used_in_training: bool = Field(False, description="False for now: training starts from fresh weights.")
+
+
+class ImportOut(ModelOut):
+    imported: list[str] = Field(description="What the file gave the model: its layers, its trained weights.")
+    not_imported: list[str] = Field(description="What LayerLab left out (optimizer state, compile settings, "
+                                                "settings its layers do not have), each with the reason.")
+    weights: ImportedWeightsOut | None = None
+
+
+async def save_upload(upload: Any, folder: Path) -> Path:
+    """Copy an uploaded file into `folder` (swept at start-up), off the event loop."""
+    path = folder / f"{uuid.uuid4().hex}.upload"
+    try:
+        await run_in_threadpool(folder.mkdir, parents=True, exist_ok=True)
+        handle = await run_in_threadpool(open, path, "wb")
+        try:
+            while chunk := await upload.read(1024 * 1024):
+                await run_in_threadpool(handle.write, chunk)
+        finally:
+            await run_in_threadpool(handle.close)
+    except OSError as exc:
+        await run_in_threadpool(path.unlink, missing_ok=True)
+        raise Unavailable(f"The upload could not be stored on the server ({exc.strerror or exc}); nothing was kept. "
+                          "Try again later.", field="file") from exc
+    finally:
+        await upload.close()
+    return path
+
+
+def import_out(result: importing.ImportResult, settings: Any) -> ImportOut:
+    weights = ImportedWeightsOut(layers=result.weights["layers"], values=result.weights["values"]) \
+        if result.weights else None
+    return ImportOut(**model_out(result.record, settings).model_dump(), imported=result.imported,
+                     not_imported=result.not_imported, weights=weights)
+
+
+def _run_import(request: Request, settings: Any, worker: Any, workspace_id: str, path: Path, filename: str,
+                name: str | None) -> importing.ImportResult:
+    with request.app.state.sessions() as session:
+        return importing.import_model(session, settings, worker, workspace_id, path, filename, name)
+
+
+@router.post("/models/import", status_code=201)
+async def import_model(request: Request, workspace_id: ApiWorkspace, settings: SettingsDep,
+                       worker: DataWorkerDep) -> ImportOut:
+    """Import a model: multipart field `file` (a `.keras` file, or `model.to_json()` saved as .json) and an
+    optional `name`. The file is read as data, never run: every layer must be one LayerLab offers (Lambda
+    layers, custom classes and modules outside Keras are refused, by name); trained weights are checked
+    against the rebuilt model and kept with it. Answers the new model, with what was and was not imported.
+    Bodies over LAYERLAB_MAX_BODY_BYTES: post the same to `/api/v1/models/import/upload`."""
+    form = await request.form(max_files=1, max_fields=5)
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise UserError("Send the model file in a multipart field named `file`. Expected a .keras file or a Keras "
+                        "JSON config.", field="file")
+    name = str(form.get("name") or "").strip() or None
+    filename = str(upload.filename or "")
+    path = await save_upload(upload, workspace_folder(settings, workspace_id) / "uploads")
+    try:
+        result = await run_in_threadpool(_run_import, request, settings, worker, workspace_id, path, filename, name)
+        return await run_in_threadpool(import_out, result, settings)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# The same route under a path that ends in /upload, which the body limit treats as an upload.
+router.add_api_route("/models/import/upload", import_model, methods=["POST"], status_code=201,
+                     name="import_model_upload", summary="Import a model (files over the body limit)")
