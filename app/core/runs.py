@@ -24,6 +24,8 @@ def run_folder(data_dir: Path, run_id: int) -> Path:
 # The files of a run's folder, written by the worker and read by the pages and the API.
 FINAL_MODEL = "model.keras"
 CHECKPOINT = "checkpoint.keras"       # the model after the last saved epoch
+INITIAL_WEIGHTS = "initial.weights.h5"    # an imported model's trained weights, which training starts from
+INITIAL_WEIGHTS_KEYS = "initial.weights.json"  # each layer's group in that file
 CHECKPOINT_STATE = "checkpoint.json"  # which epoch that is, with the history up to it
 
 

@@ -22,7 +22,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.errors import Conflict
-from app.core.runs import ACTIVE_STATES, CHECKPOINT, ENDED_STATES, RESUMABLE_STATES, RunState, run_folder
+from app.core.runs import (
+    ACTIVE_STATES,
+    CHECKPOINT,
+    ENDED_STATES,
+    INITIAL_WEIGHTS,
+    RESUMABLE_STATES,
+    RunState,
+    run_folder,
+)
 from app.jobs.event_hub import RunEventHub, StreamEvent
 from app.jobs.executor import Executor
 from app.jobs.fair_queue import start_order
@@ -104,6 +112,7 @@ class Scheduler:
             "run_dir": str(self.run_folder(run.id)),
             "resume": run.resume,
             "evaluate": True,
+            "initial_weights": (self.run_folder(run.id) / INITIAL_WEIGHTS).exists(),
         }
 
     def stop(self, run_id: int) -> None:

@@ -8,7 +8,8 @@ nothing behind. Kept weights live in the workspace's folder:
   workspaces/<ws>/imports/m<model id>-<hex>.weights.h5   Keras' weights file of the rebuilt model
   workspaces/<ws>/imports/m<model id>-<hex>.json         the model it belongs to, and its layers' groups
 
-Training does not load them yet: an imported model trains from fresh weights for now.
+A run of the model starts from them: `copy_to_run` puts a copy in the run's folder before it is
+queued, and the training worker assigns them to the layers that still have the same name and shapes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.core.errors import Forbidden, UserError
 from app.core.graph import Graph, check_model_name
+from app.core.runs import INITIAL_WEIGHTS, INITIAL_WEIGHTS_KEYS
 from app.jobs.warm_worker import WarmWorker
 from app.services import storage, workshops
 from app.services.datasets import workspace_folder
@@ -38,8 +41,6 @@ from app.store.tables import ModelRecord
 
 IMPORTS = "imports"
 DEFAULT_NAME = "Imported model"
-TRAINING_NOTE = ("use of the trained weights in training: they are kept with the model, but LayerLab's training "
-                 "does not load them yet, so training starts from fresh weights for now")
 STRAY_AGE_S = 600  # a kept file whose model is gone, older than this, is removed
 _SUFFIXES = re.compile(r"(\.keras|\.json)$", re.IGNORECASE)
 
@@ -94,7 +95,6 @@ def import_model(session: Session, settings: Settings, worker: WarmWorker, works
             except BaseException:
                 repository.delete_model(session, record)
                 raise
-            not_imported.append(TRAINING_NOTE)
         _forget_strays(session, settings, workspace_id)
         return ImportResult(record, list(answer["imported"]), not_imported, weights)
     finally:
@@ -163,6 +163,13 @@ def imported_weights(settings: Settings, record: ModelRecord) -> ImportedWeights
         if path.parent == note.parent and path.is_file():
             return ImportedWeights(path, dict(facts.get("layer_keys") or {}), list(facts.get("layers") or []))
     return None
+
+
+def copy_to_run(weights: ImportedWeights, run_dir: Path) -> None:
+    """The run's own copy of the weights it starts from: the model's file may change or go before it trains."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(weights.path, run_dir / INITIAL_WEIGHTS)
+    (run_dir / INITIAL_WEIGHTS_KEYS).write_text(json.dumps(weights.layer_keys))
 
 
 def _read_note(path: Path) -> dict[str, Any] | None:

@@ -73,10 +73,12 @@ def sweep(session: Session, settings: Settings) -> list[str]:
 
 
 def workspace_usage(session: Session, settings: Settings, workspace_id: str) -> int:
-    """Bytes on disk that the workspace's datasets (uploads and prepared built-ins) and runs take."""
+    """Bytes on disk that the workspace's datasets (uploads and prepared built-ins), runs and imported
+    weights take."""
     folders = set(session.scalars(select(DatasetRecord.folder).where(DatasetRecord.workspace_id == workspace_id)))
     runs = session.scalars(select(RunRecord.id).where(RunRecord.workspace_id == workspace_id))
     paths = [settings.data_dir / folder for folder in folders] + [run_folder(settings.data_dir, r) for r in runs]
+    paths.append(settings.data_dir / "workspaces" / workspace_id / "imports")  # imported models' weights
     return sum(_size(path) for path in paths)
 
 

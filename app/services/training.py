@@ -18,7 +18,7 @@ from app.core.validation import Report, validate
 from app.data.prepared import DatasetMeta
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
-from app.services import datasets, storage, workshops
+from app.services import datasets, importing, storage, workshops
 from app.store import repository, runs
 from app.store.db import release_connection
 from app.store.tables import DatasetRecord, ModelRecord, RunRecord
@@ -45,7 +45,7 @@ def start_run(session: Session, settings: Settings, scheduler: Scheduler, worksp
         raise errors[0].as_error(others=errors)
     return queue_runs(session, settings, scheduler, workspace_id, model_id=model.id, model_name=model.name,
                       graph_json=model.graph_json, dataset=dataset, configs=[config.get_config()],
-                      params=report.total_params)[0]
+                      params=report.total_params, initial_weights=importing.imported_weights(settings, model))[0]
 
 
 def repeat_with_seeds(session: Session, settings: Settings, scheduler: Scheduler, run: RunRecord,
@@ -64,7 +64,8 @@ def repeat_with_seeds(session: Session, settings: Settings, scheduler: Scheduler
 def queue_runs(session: Session, settings: Settings, scheduler: Scheduler, workspace_id: str, *,
                model_id: int | None, model_name: str, graph_json: str, dataset: DatasetRecord,
                configs: Sequence[dict[str, Any]], params: int | None,
-               parent_run_id: int | None = None) -> list[RunRecord]:
+               parent_run_id: int | None = None,
+               initial_weights: importing.ImportedWeights | None = None) -> list[RunRecord]:
     """Record runs as queued once every limit allows all of them, and let the scheduler start them.
     Every path that creates runs comes through here, so no limit can be walked around."""
     more = "this run" if len(configs) == 1 else f"{len(configs)} more runs"
@@ -89,6 +90,9 @@ def queue_runs(session: Session, settings: Settings, scheduler: Scheduler, works
               for config in configs]
     session.add_all(queued)
     session.commit()
+    if initial_weights is not None:  # an imported model's trained weights: each run starts from its own copy
+        for run in queued:
+            importing.copy_to_run(initial_weights, scheduler.run_folder(run.id))
     scheduler.dispatch()
     for run in queued:
         session.refresh(run)

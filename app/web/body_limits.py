@@ -15,6 +15,7 @@ from app.core.text import byte_size
 from app.web.errors import error_response
 
 UPLOAD_PATH_SUFFIX = "/upload"
+UPLOAD_PATHS = frozenset({"/api/v1/models/import"})  # uploads whose path does not end in /upload
 MAX_JSON_DEPTH = 32  # LayerLab's own bodies nest 4 deep; deeper ones are refused before parsing
 _JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
@@ -53,7 +54,8 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_upload_bytes if scope["path"].endswith(UPLOAD_PATH_SUFFIX) else self.max_body_bytes
+        is_upload = scope["path"].endswith(UPLOAD_PATH_SUFFIX) or scope["path"] in UPLOAD_PATHS
+        limit = self.max_upload_bytes if is_upload else self.max_body_bytes
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

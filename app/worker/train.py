@@ -37,7 +37,15 @@ import tensorflow as tf
 
 from app.core.errors import UserError
 from app.core.graph import Graph
-from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, FINAL_MODEL, RunState, best_epoch
+from app.core.runs import (
+    CHECKPOINT,
+    CHECKPOINT_STATE,
+    FINAL_MODEL,
+    INITIAL_WEIGHTS,
+    INITIAL_WEIGHTS_KEYS,
+    RunState,
+    best_epoch,
+)
 from app.core.text import plural
 from app.core.training import TrainConfig, check_training, output_head, uses_logits
 from app.data.prepared import DatasetMeta, read_arrays, read_meta
@@ -90,6 +98,7 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
         keras.utils.set_random_seed(config.seed)
 
     history: list[dict[str, Any]] = []
+    started_from: list[str] = []  # layers given an imported model's trained weights
     if state is not None:
         # Our own file, written by this worker (never an upload), so loading it is safe.
         model = keras.models.load_model(run_dir / CHECKPOINT)
@@ -99,6 +108,8 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
             model = build_model(graph)
         except UserError as exc:
             return _result(RunState.FAILED, exc.message, config, [], started, layer_id=exc.layer_id)
+        if request.get("initial_weights"):
+            started_from = start_from_imported_weights(model, run_dir)
         head = output_head(graph)
         compile_model(model, config, uses_logits(config.loss, head.activation if head else ""))
     initial_epoch = len(history)
@@ -115,6 +126,7 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
           "steps_per_epoch": steps_per_epoch, "batch_size": config.batch_size,
           "train_samples": len(x_train), "val_samples": len(arrays["y_val"]),
           "total_params": int(model.count_params()), "resumed": state is not None,
+          "initial_weights": started_from,
           "warnings": [i.as_dict() for i in issues]})
 
     progress = _Progress(emit, should_stop, run_dir, config, steps_per_epoch, history, started)
@@ -157,6 +169,15 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
                    f"{plural(config.early_stopping_patience, 'epoch')}.")
     return _result(RunState.COMPLETED, message, config, history, started, model=FINAL_MODEL,
                    checkpoint_epoch=progress.checkpoint_epoch, evaluation=evaluation, **early)
+
+
+def start_from_imported_weights(model: keras.Model, run_dir: Path) -> list[str]:
+    """Give the layers whose name and shapes are unchanged the weights the model was imported with (this
+    run's own copy, written by LayerLab from the checked import, never the uploaded file)."""
+    from app.worker.importing import apply_stored_weights
+
+    keys = json.loads((run_dir / INITIAL_WEIGHTS_KEYS).read_text())
+    return apply_stored_weights(model, run_dir / INITIAL_WEIGHTS, keys)
 
 
 def class_weights(y_train: np.ndarray, meta: DatasetMeta) -> dict[int, float]:

@@ -74,8 +74,8 @@ def test_a_json_config_becomes_a_model_named_after_the_file(ws):
 def test_weights_are_kept_with_the_model_and_named_in_the_answer(ws, app):
     body = ok(post(ws.client, keras_archive(DENSE_MODEL, h5_bytes(dense_weights)), name="Kept"), 201)
     assert body["name"] == "Kept"
-    assert body["weights"] == {"layers": ["d"], "values": 27, "used_in_training": False}
-    assert any("training starts from fresh weights" in note for note in body["not_imported"])
+    assert body["weights"] == {"layers": ["d"], "values": 27, "used_in_training": True}
+    assert not any("fresh weights" in note for note in body["not_imported"])
     stored = ws.files()
     assert len(stored) == 2 and all(re.fullmatch(rf"imports/m{body['id']}-\w+\.(weights\.h5|json)", f) for f in stored)
     with app.state.sessions() as session:
@@ -126,10 +126,10 @@ def test_requests_without_a_file_or_with_a_bad_name_are_refused_before_any_work(
     assert ws.models() == [] and ws.files() == []
 
 
-def test_files_over_the_body_limit_go_to_the_upload_path(ws, app):
+def test_model_files_are_uploads_not_bodies(ws, app):
+    """The import takes files up to the upload limit, not just the 1 MB of an ordinary request body."""
     padded = json.dumps(DENSE_MODEL).encode() + b" " * (app.state.settings.max_body_bytes + 1)
-    assert post(ws.client, padded).status_code == 413
-    assert ok(post(ws.client, padded, path=IMPORT + "/upload"), 201)["layers"][1]["type"] == "Dense"
+    assert ok(post(ws.client, padded), 201)["layers"][1]["type"] == "Dense"
 
 
 @pytest.mark.slow
@@ -192,3 +192,25 @@ def test_the_import_form_needs_the_pages_csrf_token(browser_client, server):
                            files={"import_file": ("net.json", json.dumps(DENSE_MODEL).encode(), "application/json")})
     assert response.status_code == 403
     assert browser_client.get("/").text.count('href="/models/') == 1  # only the model made above
+
+
+@pytest.mark.slow
+def test_an_imported_trained_model_trains_on_from_its_weights(server):
+    """Export a trained run's .keras, import it, and train it again: it starts where the first run ended."""
+    from tests.web.live_server import model_on, read_events, start_run, wait_for_run, workspace_client
+
+    client = workspace_client(server)
+    model = model_on(client, "digits", "dense")
+    first = wait_for_run(client, start_run(client, model["id"], epochs=3, seed=3)["id"], timeout=180)
+    trained = client.get(f"/api/v1/runs/{first['id']}/model").content
+    imported = ok(client.post(IMPORT, files={"file": ("trained.keras", trained, "application/octet-stream")}), 201)
+    assert imported["weights"]["used_in_training"] is True
+    digits = next(d for d in ok(client.get("/api/v1/datasets")) if d["name"].startswith("Digits"))
+    ok(client.put(f"/api/v1/models/{imported['id']}/dataset", json={"dataset_id": digits["id"]}))
+    again = start_run(client, imported["id"], epochs=1, seed=3)
+    started = next(e for e in read_events(client, again["id"]) if e.type == "started")
+    assert started.data["initial_weights"] == ["dense", "dense_1", "dense_2"]
+    again = wait_for_run(client, again["id"], timeout=180)
+    fresh_first_epoch = first["metrics"]["epochs"][0]["logs"]["loss"]
+    last_epoch = first["metrics"]["epochs"][-1]["logs"]["loss"]
+    assert again["metrics"]["epochs"][0]["logs"]["loss"] < min(fresh_first_epoch, 1.1 * last_epoch)

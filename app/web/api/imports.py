@@ -23,7 +23,8 @@ router = APIRouter(tags=["import"])
 class ImportedWeightsOut(BaseModel):
     layers: list[str] = Field(description="The layers whose trained weights were imported.")
     values: int = Field(description="How many numbers they hold.")
-    used_in_training: bool = Field(False, description="False for now: training starts from fresh weights.")
+    used_in_training: bool = Field(True, description="Runs of the model start from these weights (layers whose "
+                                   "name and shape are unchanged); a run's own later epochs replace them.")
 
 
 class ImportOut(ModelOut):
@@ -73,7 +74,7 @@ async def import_model(request: Request, workspace_id: ApiWorkspace, settings: S
     optional `name`. The file is read as data, never run: every layer must be one LayerLab offers (Lambda
     layers, custom classes and modules outside Keras are refused, by name); trained weights are checked
     against the rebuilt model and kept with it. Answers the new model, with what was and was not imported.
-    Bodies over LAYERLAB_MAX_BODY_BYTES: post the same to `/api/v1/models/import/upload`."""
+    Files up to LAYERLAB_MAX_UPLOAD_BYTES."""
     form = await request.form(max_files=1, max_fields=5)
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
@@ -88,7 +89,3 @@ async def import_model(request: Request, workspace_id: ApiWorkspace, settings: S
     finally:
         path.unlink(missing_ok=True)
 
-
-# The same route under a path that ends in /upload, which the body limit treats as an upload.
-router.add_api_route("/models/import/upload", import_model, methods=["POST"], status_code=201,
-                     name="import_model_upload", summary="Import a model (files over the body limit)")
