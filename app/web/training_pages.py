@@ -10,11 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.core.errors import UserError
+from app.core.graph import Graph
 from app.core.runs import RunState
 from app.core.training import GROUPS, PARAMS_BY_NAME
 from app.data.catalog import COLUMN_TREATMENTS, DATASETS, SPLIT_OPTIONS, UPLOAD_KINDS
 from app.jobs.scheduler import Scheduler
-from app.services import datasets, improving
+from app.services import datasets, improving, model_formats
 from app.services.history import run_out
 from app.services.training import delete_run, evaluate_run, resume_run, start_run
 from app.store import runs
@@ -148,7 +149,9 @@ def show_run(request: Request, session: Any, scheduler: Scheduler, run: RunRecor
     context = {"run": run_out(session, scheduler, run), "groups": GROUPS, "params": PARAMS_BY_NAME,
                "previous_run_id": previous.id if previous is not None else None,
                "suggestions": improving.suggestions_for(session, run),
-               "last_event_id": runs.last_event_id(session, run.id), "error": error}
+               "last_event_id": runs.last_event_id(session, run.id), "error": error,
+               # Checked as the API checks it, so a button is never offered for a download that is refused.
+               "litert_refusal": model_formats.refusal("litert", Graph.model_validate_json(run.graph_json))}
     return render(request, "run.html", context, status_code=status_of(error) if error else 200,
                   fragment="partials/_run_update.html")
 
