@@ -12,10 +12,10 @@ from starlette.datastructures import FormData
 from app.core.errors import UserError
 from app.services import importing
 from app.services.datasets import workspace_folder
-from app.web.api.imports import save_upload
 from app.web.auth import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.deps import DataWorkerDep, PageWorkspace, SessionDep, SettingsDep
 from app.web.pages import _home, redirect_to
+from app.web.uploads import save_upload
 
 router = APIRouter(include_in_schema=False)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,14 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.core.errors import NotFound, Unavailable, UserError
+from app.core.errors import NotFound, UserError
 from app.data.catalog import catalog_as_dict
 from app.services import datasets
 from app.store import repository
 from app.store.tables import DatasetRecord
 from app.web.api.schemas import DatasetOut, example
 from app.web.deps import ApiDataset, ApiModel, ApiWorkspace, DataWorkerDep, SchedulerDep, SessionDep, SettingsDep
+from app.web.uploads import save_upload
 
 router = APIRouter(tags=["datasets"])
 
@@ -85,28 +85,7 @@ async def read_upload_form(request: Request, folder: Path) -> tuple[str, dict[st
             options[field] = str(form.get(field))
     options.setdefault("name", Path(upload.filename or "upload").stem[:60])
     suffix = {"csv": ".csv", "npz": ".npz", "images": ".zip"}.get(kind, ".bin")
-    return kind, options, await _save(upload, folder, suffix)
-
-
-async def _save(upload: Any, folder: Path, suffix: str) -> Path:
-    """Copy the upload into the workspace folder; disk work runs in a thread, off the event loop."""
-    path = folder / f"{uuid.uuid4().hex}{suffix}"
-    try:
-        await run_in_threadpool(folder.mkdir, parents=True, exist_ok=True)
-        handle = await run_in_threadpool(open, path, "wb")
-        try:
-            while chunk := await upload.read(1024 * 1024):
-                await run_in_threadpool(handle.write, chunk)
-        finally:
-            await run_in_threadpool(handle.close)
-    except OSError as exc:
-        await run_in_threadpool(path.unlink, missing_ok=True)
-        raise Unavailable(f"The upload could not be stored on the server ({exc.strerror or exc}); nothing "
-                          "was kept. Try again later, or tell whoever runs this server that its disk is full.",
-                          field="file") from exc
-    finally:
-        await upload.close()
-    return path
+    return kind, options, await save_upload(upload, folder, suffix)
 
 
 @router.post("/datasets/upload", status_code=201)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +9,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.core.errors import Unavailable, UserError
+from app.core.errors import UserError
 from app.services import importing
 from app.services.datasets import workspace_folder
 from app.web.api.models import model_out
 from app.web.api.schemas import ModelOut
 from app.web.deps import ApiWorkspace, DataWorkerDep, SettingsDep
+from app.web.uploads import save_upload
 
 router = APIRouter(tags=["import"])
 
@@ -32,26 +32,6 @@ class ImportOut(ModelOut):
     not_imported: list[str] = Field(description="What LayerLab left out (optimizer state, compile settings, "
                                                 "settings its layers do not have), each with the reason.")
     weights: ImportedWeightsOut | None = None
-
-
-async def save_upload(upload: Any, folder: Path) -> Path:
-    """Copy an uploaded file into `folder` (swept at start-up), off the event loop."""
-    path = folder / f"{uuid.uuid4().hex}.upload"
-    try:
-        await run_in_threadpool(folder.mkdir, parents=True, exist_ok=True)
-        handle = await run_in_threadpool(open, path, "wb")
-        try:
-            while chunk := await upload.read(1024 * 1024):
-                await run_in_threadpool(handle.write, chunk)
-        finally:
-            await run_in_threadpool(handle.close)
-    except OSError as exc:
-        await run_in_threadpool(path.unlink, missing_ok=True)
-        raise Unavailable(f"The upload could not be stored on the server ({exc.strerror or exc}); nothing was kept. "
-                          "Try again later.", field="file") from exc
-    finally:
-        await upload.close()
-    return path
 
 
 def import_out(result: importing.ImportResult, settings: Any) -> ImportOut:
