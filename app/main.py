@@ -27,7 +27,19 @@ from app.services import storage
 from app.services.searches import SearchDriver
 from app.store import sessions as session_records
 from app.store.db import make_engine, make_session_factory
-from app.web.api import catalog, datasets, exports, imports, models, runs, searches, workshops, workspaces
+from app.web.api import (
+    catalog,
+    datasets,
+    exports,
+    imports,
+    insights,
+    internals,
+    models,
+    runs,
+    searches,
+    workshops,
+    workspaces,
+)
 from app.web.auth import RateLimiter
 from app.web.body_limits import BodyLimitMiddleware
 from app.web.code_pages import router as code_router
@@ -117,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityMiddleware)  # outermost: every response
     install_error_handlers(app)
     api_routers = [workspaces.router, catalog.router, imports.router, models.router, datasets.router, runs.router,
-                   searches.router, exports.router]
+                   searches.router, exports.router, insights.router, internals.router]
     if settings.workshop_mode:
         api_routers.append(workshops.router)
     for router in api_routers:
