@@ -1,4 +1,5 @@
-"""Error analysis of a run: the test samples behind each confusion-matrix cell, the largest errors, one sample's prediction."""
+"""Error analysis of a run: the test samples behind each confusion-matrix cell, the largest errors,
+and one sample's prediction."""
 
 from __future__ import annotations
 
