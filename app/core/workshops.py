@@ -33,7 +33,9 @@ class WorkshopLimits(BaseModel):
     max_upload_mb: int = Field(10, ge=1, le=1024, description="Largest upload, in MB, when uploads are allowed.")
 
     @classmethod
-    def parse(cls, values: dict[str, Any] | None) -> WorkshopLimits:
+    def parse(cls, values: Any) -> WorkshopLimits:
+        if values is not None and not isinstance(values, dict):
+            raise invalid_value("limits", "an object with " + ", ".join(cls.model_fields), values)
         try:
             return cls.model_validate(values or {})
         except ValidationError as error:
@@ -52,7 +54,9 @@ class ChallengeBudget(BaseModel):
     submissions: int = Field(5, ge=1, le=100, description="Submissions each participant may make.")
 
     @classmethod
-    def parse(cls, values: dict[str, Any] | None) -> ChallengeBudget:
+    def parse(cls, values: Any) -> ChallengeBudget:
+        if values is not None and not isinstance(values, dict):
+            raise invalid_value("budget", "an object with " + ", ".join(cls.model_fields), values)
         try:
             return cls.model_validate(values or {})
         except ValidationError as error:

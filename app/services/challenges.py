@@ -58,7 +58,7 @@ def create_challenge(db: Session, settings: Settings, worker: WarmWorker, worksh
     if meta.split_sizes.get("test", 0) == 0:
         raise UserError(f"Dataset {source.name} has no test split to keep hidden; prepare it with a test "
                         "fraction above 0.", field="dataset_id")
-    checked_budget = ChallengeBudget.parse(budget if isinstance(budget, dict) or budget is None else {"?": budget})
+    checked_budget = ChallengeBudget.parse(budget)
     checked_target = _checked_target(metric, target)
     name = _checked_title(title) if title else f"{source.name} challenge"
     folder = Path(CHALLENGES_FOLDER) / uuid.uuid4().hex

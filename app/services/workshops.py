@@ -84,7 +84,7 @@ def create_workshop(db: Session, settings: Settings, name: Any, datasets: Any, l
     keys = default_datasets(settings) if datasets in (None, []) else datasets
     if not isinstance(keys, list) or not all(isinstance(k, str) and k in DATASETS for k in keys):
         raise invalid_value("datasets", "a list of built-in dataset keys from " + ", ".join(DATASETS), datasets)
-    checked = WorkshopLimits.parse(limits if isinstance(limits, dict) or limits is None else {"?": limits})
+    checked = WorkshopLimits.parse(limits)
     for _ in range(5):  # a code already in use is drawn again
         workshop = WorkshopRecord(name=title, join_code=new_join_code(), limits_json=checked.model_dump_json(),
                                   datasets_json=json.dumps(list(dict.fromkeys(keys))))
