@@ -47,6 +47,7 @@ from app.web.cookies import SessionCookieMiddleware
 from app.web.errors import install_error_handlers
 from app.web.history_pages import router as history_router
 from app.web.import_pages import router as import_router
+from app.web.insight_pages import router as insight_router
 from app.web.openapi import documented_openapi
 from app.web.pages import router as pages_router
 from app.web.search_pages import router as search_router
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(import_router)  # the home page's import form
     app.include_router(history_router)  # before the run pages: /runs/compare is not /runs/{run_id}
     app.include_router(training_router)
+    app.include_router(insight_router)  # a run's confusion cells, largest errors and test samples
     app.include_router(search_router)
     app.include_router(code_router)
     if settings.workshop_mode:

@@ -72,6 +72,20 @@ def _import_model(payload: dict[str, Any]) -> Any:
     return import_model(payload)
 
 
+def _insight(payload: dict[str, Any]) -> Any:
+    from app.worker import insights
+
+    query = {"cell": insights.confusion_cell, "errors": insights.largest_errors, "sample": insights.sample,
+             "input_png": insights.input_png}[payload["query"]]
+    return query(payload)
+
+
+def _internal_png(payload: dict[str, Any]) -> Any:
+    from app.worker.internals import internal_png
+
+    return internal_png(payload)
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "summarize": _summarize,
     "keras_config": _keras_config,
@@ -81,6 +95,8 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "score_on_hidden_split": _score_on_hidden_split,
     "import_model": _import_model,
     "export_model_format": _export_model_format,
+    "insight": _insight,
+    "internal_png": _internal_png,
 }
 
 
