@@ -14,18 +14,22 @@ from tests.web.live_server import add_builtin, attach, model_on, ok, start_run, 
 pytestmark = pytest.mark.slow  # every test here trains a small model or predicts with one
 
 
-@pytest.fixture(scope="module")
-def digits(server: TestClient) -> tuple[TestClient, dict]:
-    """A browser (session cookie, so pages and the API both answer it) with a dense run on digits, ended."""
+def browser_run(server: TestClient, starter: str, key: str) -> tuple[TestClient, dict]:
+    """A browser (session cookie, so pages and the API both answer it) with a 2-epoch run, ended."""
     client = BrowserLikeClient(server.app)
     client.portal = server.portal
-    made = client.post("/models", data={"name": "Digits", "starter": "dense"}, follow_redirects=False)
+    made = client.post("/models", data={"name": "Net", "starter": starter}, follow_redirects=False)
     model_id = int(made.headers["location"].rstrip("/").rsplit("/", 1)[1])
-    dataset = add_builtin(client, "digits")
+    dataset = add_builtin(client, key)
     attach(client, model_id, dataset["id"], fit_output=True)
     run = wait_for_run(client, start_run(client, model_id, epochs=2)["id"])
     assert run["state"] == "completed", run["reason"]
     return client, run
+
+
+@pytest.fixture(scope="module")
+def digits(server: TestClient) -> tuple[TestClient, dict]:
+    return browser_run(server, "dense", "digits")
 
 
 def test_every_confusion_cell_lists_exactly_the_samples_it_counts(digits):
@@ -95,10 +99,7 @@ def test_the_run_page_links_cells_to_pages_of_their_samples(digits):
 
 
 def test_a_regression_run_lists_its_largest_errors(server):
-    client = workspace_client(server)
-    model = model_on(client, "diabetes", "regression")
-    run = wait_for_run(client, start_run(client, model["id"], epochs=2)["id"])
-    assert run["state"] == "completed", run["reason"]
+    client, run = browser_run(server, "regression", "diabetes")
     base = f"/api/v1/runs/{run['id']}"
     errors = ok(client.get(f"{base}/errors"))
     listed = [s["error"] for s in errors["samples"]]
@@ -110,6 +111,13 @@ def test_a_regression_run_lists_its_largest_errors(server):
     assert "image_url" not in sample
     assert client.get(f"{base}/confusion/0/0").status_code == 422
     assert client.get(f"{base}/samples/0/input.png").status_code == 422
+    assert 'id="largest-errors-link"' in client.get(f"/runs/{run['id']}").text
+    page = client.get(f"/runs/{run['id']}/errors")
+    assert page.status_code == 200 and "<h1>Largest errors</h1>" in page.text
+    assert page.text.count(f'href="/runs/{run["id"]}/samples/') == len(listed)
+    assert '<th scope="col" class="num">age</th>' in page.text
+    sample_page = client.get(f"/runs/{run['id']}/samples/{worst['index']}").text
+    assert 'id="features"' in sample_page and 'id="error"' in sample_page
 
 
 def test_a_running_run_has_nothing_to_look_into_yet(server):
