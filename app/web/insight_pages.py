@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.core.graph import Graph
 from app.services import insights
+from app.services.internals import FEATURE_MAP_TYPES
 from app.web.deps import DataWorkerDep, PageRun, SchedulerDep, SessionDep, SettingsDep
 from app.web.templating import render
 
@@ -41,4 +43,9 @@ def largest_errors_page(request: Request, run: PageRun, session: SessionDep, set
 def sample_page(request: Request, index: int, run: PageRun, session: SessionDep, settings: SettingsDep,
                 scheduler: SchedulerDep, worker: DataWorkerDep) -> Response:
     found = insights.sample(session, settings, scheduler, worker, run, index)
-    return render(request, "sample.html", {"run": _run(run), "sample": found})
+    graph = Graph.model_validate_json(run.graph_json)
+    # What the network saw inside (image data): its convolution and pooling outputs, drawn on request.
+    inside = [n for n in graph.topological_order() if n.type in FEATURE_MAP_TYPES] if found["kind"] == "image" else []
+    first_conv = next((n for n in inside if n.type == "Conv2D"), None)
+    return render(request, "sample.html", {"run": _run(run), "sample": found, "inside": inside,
+                                           "first_conv": first_conv})
