@@ -22,7 +22,7 @@ from typing import Any
 from app.core.catalog import CATALOG
 from app.core.graph import Graph, Node
 from app.core.keras_args import keras_kwargs
-from app.core.training import TrainConfig, uses_logits
+from app.core.training import TrainConfig, output_head, uses_logits
 
 # Keras' own defaults: a parameter at its default is left out of the call, as a person would.
 KERAS_DEFAULTS: dict[str, Any] = {"use_bias": True, "kernel_initializer": "glorot_uniform", "padding": "valid",
@@ -202,8 +202,6 @@ def run_script(graph: Graph, model_name: str, data: DataSource, config: TrainCon
 
 
 def _logits(graph: Graph, config: TrainConfig) -> bool:
-    from app.core.training import output_head
-
     head = output_head(graph)
     return uses_logits(config.loss, head.activation if head else "")
 

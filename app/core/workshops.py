@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,16 +34,7 @@ class WorkshopLimits(BaseModel):
 
     @classmethod
     def parse(cls, values: Any) -> WorkshopLimits:
-        if values is not None and not isinstance(values, dict):
-            raise invalid_value("limits", "an object with " + ", ".join(cls.model_fields), values)
-        try:
-            return cls.model_validate(values or {})
-        except ValidationError as error:
-            first = error.errors()[0]
-            name = ".".join(str(part) for part in first["loc"]) or "limits"
-            raise UserError(f"Invalid value received for `limits.{name}`: {first['msg']}. Allowed: "
-                            + "; ".join(f"{key} ({field.description})" for key, field in cls.model_fields.items()),
-                            field=f"limits.{name}") from None
+        return parse_settings(cls, "limits", values)
 
 
 class ChallengeBudget(BaseModel):
@@ -55,15 +46,24 @@ class ChallengeBudget(BaseModel):
 
     @classmethod
     def parse(cls, values: Any) -> ChallengeBudget:
-        if values is not None and not isinstance(values, dict):
-            raise invalid_value("budget", "an object with " + ", ".join(cls.model_fields), values)
-        try:
-            return cls.model_validate(values or {})
-        except ValidationError as error:
-            first = error.errors()[0]
-            name = ".".join(str(part) for part in first["loc"]) or "budget"
-            raise UserError(f"Invalid value received for `budget.{name}`: {first['msg']}.",
-                            field=f"budget.{name}") from None
+        return parse_settings(cls, "budget", values)
+
+
+Settings = TypeVar("Settings", WorkshopLimits, ChallengeBudget)
+
+
+def parse_settings(kind: type[Settings], owner: str, values: Any) -> Settings:
+    """An object of settings checked as Keras checks arguments: the field at fault, what it allows."""
+    if values is not None and not isinstance(values, dict):
+        raise invalid_value(owner, "an object with " + ", ".join(kind.model_fields), values)
+    try:
+        return kind.model_validate(values or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or owner
+        allowed = "; ".join(f"{key} ({field.description})" for key, field in kind.model_fields.items())
+        raise UserError(f"Invalid value received for `{owner}.{name}`: {first['msg']}. Allowed: {allowed}",
+                        field=f"{owner}.{name}") from None
 
 
 def new_join_code() -> str:
@@ -101,9 +101,10 @@ def name_key(name: str) -> str:
     return name.casefold()
 
 
-def checked_workshop_name(typed: Any) -> str:
+def checked_title(typed: Any, field: str = "name") -> str:
+    """A workshop's or a challenge's title: 1 to 80 characters, spaces tidied."""
     if not isinstance(typed, str) or not typed.strip() or len(typed.strip()) > 80:
-        raise invalid_value("name", "a workshop name of 1 to 80 characters", typed)
+        raise invalid_value(field, "a title of 1 to 80 characters", typed)
     return " ".join(typed.split())
 
 

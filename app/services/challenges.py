@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.core.errors import Conflict, NotFound, UserError, invalid_value
 from app.core.runs import FINAL_MODEL, RunState
-from app.core.workshops import CHALLENGE_METRICS, HIGHER_IS_BETTER, ChallengeBudget, is_better, reaches
+from app.core.workshops import CHALLENGE_METRICS, HIGHER_IS_BETTER, ChallengeBudget, checked_title, is_better, reaches
 from app.data.prepared import DatasetMeta
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
@@ -60,7 +60,7 @@ def create_challenge(db: Session, settings: Settings, worker: WarmWorker, worksh
                         "fraction above 0.", field="dataset_id")
     checked_budget = ChallengeBudget.parse(budget)
     checked_target = _checked_target(metric, target)
-    name = _checked_title(title) if title else f"{source.name} challenge"
+    name = checked_title(title, "title") if title else f"{source.name} challenge"
     folder = Path(CHALLENGES_FOLDER) / uuid.uuid4().hex
     release_connection(db)  # the split takes a moment in the data worker
     public_meta = DatasetMeta(**worker.call("split_for_challenge", {
@@ -87,12 +87,6 @@ def _checked_target(metric: str, target: Any) -> float | None:
     if metric in ("accuracy", "macro_f1") and not 0 < target <= 1:
         raise invalid_value("target", f"a {metric} between 0 and 1", target)
     return float(target)
-
-
-def _checked_title(title: Any) -> str:
-    if not isinstance(title, str) or not title.strip() or len(title.strip()) > 80:
-        raise invalid_value("title", "a title of 1 to 80 characters", title)
-    return " ".join(title.split())
 
 
 def budget_of(challenge: ChallengeRecord) -> ChallengeBudget:

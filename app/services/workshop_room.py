@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only
 
 from app.core.runs import RunState
+from app.core.workshops import HIGHER_IS_BETTER, is_better
 from app.jobs.scheduler import Scheduler
 from app.services.workshops import participants
 from app.store import runs
@@ -42,10 +43,6 @@ def _result_metric(scores: dict[str, float]) -> str | None:
     return next((name for name in RESULT_METRICS if name in scores), None)
 
 
-def _better(metric: str, value: float, than: float) -> bool:
-    return value < than if metric == "mae" else value > than
-
-
 def room(db: Session, scheduler: Scheduler, workshop: WorkshopRecord) -> dict[str, Any]:
     people = participants(db, workshop)
     owner = {p.workspace_id: p for p in people}
@@ -65,7 +62,7 @@ def room(db: Session, scheduler: Scheduler, workshop: WorkshopRecord) -> dict[st
         row.run_ids.append(run.id)
         scores = run.test_scores
         metric = _result_metric(scores)
-        if metric and (row.best is None or (row.best["metric"] == metric and _better(metric, scores[metric],
+        if metric and (row.best is None or (row.best["metric"] == metric and is_better(metric, scores[metric],
                                                                                       row.best["value"]))):
             row.best = {"metric": metric, "value": scores[metric], "run_id": run.id, "params": run.params}
         if run.state == RunState.RUNNING:
@@ -101,7 +98,7 @@ def _best_curves(db: Session, rows: list[ParticipantRow]) -> dict[str, Any]:
         return {"metric": None, "result_metric": None, "series": []}
     metric = results[0].best["metric"] if results[0].best else "accuracy"
     same = sorted((r for r in results if r.best and r.best["metric"] == metric),
-                  key=lambda r: r.best["value"] if r.best else 0, reverse=metric != "mae")[:BEST_RUNS_SHOWN]
+                  key=lambda r: r.best["value"] if r.best else 0, reverse=metric in HIGHER_IS_BETTER)[:BEST_RUNS_SHOWN]
     series = []
     curve = f"val_{metric}" if metric == "accuracy" else "val_loss"
     for index, row in enumerate(same):

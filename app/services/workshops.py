@@ -24,7 +24,7 @@ from app.core.passwords import hash_password, verify_password
 from app.core.workshops import (
     WorkshopLimits,
     checked_display_name,
-    checked_workshop_name,
+    checked_title,
     name_key,
     new_join_code,
     new_pin,
@@ -80,7 +80,7 @@ def default_datasets(settings: Settings) -> list[str]:
 
 
 def create_workshop(db: Session, settings: Settings, name: Any, datasets: Any, limits: Any) -> WorkshopRecord:
-    title = checked_workshop_name(name)
+    title = checked_title(name)
     keys = default_datasets(settings) if datasets in (None, []) else datasets
     if not isinstance(keys, list) or not all(isinstance(k, str) and k in DATASETS for k in keys):
         raise invalid_value("datasets", "a list of built-in dataset keys from " + ", ".join(DATASETS), datasets)
@@ -242,7 +242,13 @@ def check_dataset_allowed(db: Session, workspace_id: str, *, builtin: str | None
 
 # --- examples ------------------------------------------------------------------------------------
 
-def pin_example(db: Session, workshop: WorkshopRecord, model: ModelRecord, author: str) -> WorkshopExample:
+def pin_example(db: Session, workshop: WorkshopRecord, model_id: int, participant_id: int | None) -> WorkshopExample:
+    """Pin a model for everyone to copy: a participant's (`participant_id`), or the instructor's own."""
+    owner, author = INSTRUCTOR_WORKSPACE, "Instructor"
+    if participant_id is not None:
+        participant = get_participant(db, workshop, participant_id)
+        owner, author = participant.workspace_id, participant.display_name
+    model = repository.get_model(db, owner, model_id)
     example = WorkshopExample(workshop_id=workshop.id, name=model.name, author=author, graph_json=model.graph_json)
     db.add(example)
     db.commit()

@@ -80,11 +80,9 @@ def _board(request: Request, session: Any, challenge: ChallengeRecord, who: Any,
     points = [{"x": e["params"], "y": e["score"], "best": e["id"] == board["smallest_reaching_target"],
                "label": f"{e['display_name']}: {e['score']:.4g} with {e['params']:,} parameters"}
               for e in board["entries"] if e["score"] is not None]
-    models = session.scalars(select(ModelRecord).where(ModelRecord.workspace_id == who.workspace_id)).all()
     context = {"challenge": challenge, "board": board, "points": points, "eligible": eligible, "left": left,
                "who": who, "show_architecture": architecture_visible(who, challenge), "error": error,
-               "result": result, "higher_is_better": challenge.metric in HIGHER_IS_BETTER,
-               "my_models": {m.id: m.name for m in models}}
+               "result": result, "higher_is_better": challenge.metric in HIGHER_IS_BETTER}
     return render(request, "challenge.html", context, status_code=status_of(error) if error else 200)
 
 

@@ -160,16 +160,12 @@ def participant_page(request: Request, participant_id: int, workshop: Instructor
 
 
 @router.post("/workshops/{workshop_id}/examples", name="pin_example_page")
-def pin_example(request: Request, form: FormDep, workshop: InstructorWorkshop, who: InstructorDep,
-                session: SessionDep, scheduler: SchedulerDep) -> Response:
+def pin_example(request: Request, form: FormDep, workshop: InstructorWorkshop, session: SessionDep,
+                scheduler: SchedulerDep) -> Response:
     try:
         participant_id = int(form.get("participant_id") or 0) or None  # type: ignore[arg-type]
         model_id = int(form.get("model_id") or 0)  # type: ignore[arg-type]
-        owner, author = who.workspace_id, "Instructor"
-        if participant_id is not None:
-            participant = workshops.get_participant(session, workshop, participant_id)
-            owner, author = participant.workspace_id, participant.display_name
-        workshops.pin_example(session, workshop, repository.get_model(session, owner, model_id), author)
+        workshops.pin_example(session, workshop, model_id, participant_id)
     except ValueError as error:
         message = error if isinstance(error, UserError) else UserError("Choose a model to pin.", field="model_id")
         return dashboard_page(request, session, scheduler, workshop, message, status_of(message))

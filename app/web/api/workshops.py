@@ -197,15 +197,9 @@ def list_examples(workshop: MemberWorkshop, session: SessionDep) -> list[dict[st
 
 
 @router.post("/workshops/{workshop_id}/examples", status_code=201)
-def pin_example(body: ExamplePin, workshop: InstructorWorkshop, who: InstructorDep,
-                session: SessionDep) -> dict[str, Any]:
+def pin_example(body: ExamplePin, workshop: InstructorWorkshop, session: SessionDep) -> dict[str, Any]:
     """Pin a model (the instructor's own, or a participant's) for everyone in the workshop to copy."""
-    owner, author = who.workspace_id, "Instructor"
-    if body.participant_id is not None:
-        participant = workshops.get_participant(session, workshop, body.participant_id)
-        owner, author = participant.workspace_id, participant.display_name
-    model = repository.get_model(session, owner, body.model_id)
-    return example_out(workshops.pin_example(session, workshop, model, author))
+    return example_out(workshops.pin_example(session, workshop, body.model_id, body.participant_id))
 
 
 @router.delete("/workshops/{workshop_id}/examples/{example_id}", status_code=204)
