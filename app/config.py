@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.internals import DEFAULT_HISTOGRAM_BINS
 from app.core.passwords import MIN_PASSWORD_CHARS, is_password_hash
 from app.core.validation import Limits
 from app.data.keras_cache import ORIGIN
@@ -99,6 +100,15 @@ class Settings(BaseSettings):
                                    "(decode, split, preview) in the data worker.")
     inspect_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the worker that "
                                    "builds models for the summary (includes TensorFlow's start-up).")
+
+    max_channels_drawn: int = Field(32, ge=1, le=1024, description="Channels, filters or units one picture "
+                                    "of a layer's insides draws at most (the most active first); the answer says "
+                                    "how many it left out.")
+    max_samples_listed: int = Field(200, ge=1, le=10_000, description="Test samples one confusion-matrix cell "
+                                    "or the largest-errors list gives at most, through the API; pages show up to "
+                                    "100 of them.")
+    histogram_bins: int = Field(DEFAULT_HISTOGRAM_BINS, ge=4, le=256, description="Bins of each weight and "
+                                "activation histogram recorded during training.")
 
     @model_validator(mode="after")
     def _refuse_unsafe_workshop(self) -> Settings:

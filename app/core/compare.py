@@ -14,7 +14,7 @@ from app.core.graph import Graph, Node
 from app.core.runs import describe_layer
 
 # Settings that say how a run is reported, not how it learns: left out of "what changed".
-REPORTING_ONLY = frozenset({"steps_per_execution"})
+REPORTING_ONLY = frozenset({"steps_per_execution", "record_internals"})
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ CHECKPOINT = "checkpoint.keras"       # the model after the last saved epoch
 INITIAL_WEIGHTS = "initial.weights.h5"    # an imported model's trained weights, which training starts from
 INITIAL_WEIGHTS_KEYS = "initial.weights.json"  # each layer's group in that file
 CHECKPOINT_STATE = "checkpoint.json"  # which epoch that is, with the history up to it
+INTERNALS = "internals.json"          # what each layer did during training (app.core.internals)
+REPLAYED_INTERNALS = "internals-replayed.json"  # the same, computed later from the weights kept per epoch
+EPOCH_WEIGHTS = "epoch-weights"       # small models: a folder with the weights after each epoch, <epoch>.npz
 
 
 class RunState(StrEnum):

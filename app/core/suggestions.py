@@ -14,6 +14,7 @@ from itertools import pairwise
 from typing import Any
 
 from app.core.graph import Graph, Node, default_name
+from app.core.internals import Finding
 
 HIDDEN_TYPES = frozenset({"Dense", "Conv1D", "Conv2D"})
 SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
@@ -37,6 +38,7 @@ class RunSummary:
     config: Mapping[str, Any]
     epochs: Sequence[Mapping[str, float]]   # each epoch's logs: loss, val_loss, accuracy...
     per_class: Sequence[Mapping[str, Any]] = ()  # the test split's per-class report, when classified
+    inside: Sequence[Finding] = ()  # what the records of training show inside the model (app.core.internals)
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,7 @@ def stuck_from_the_start(run: RunSummary) -> list[Suggestion]:
                  "shrinks layer after layer")
     else:
         return []
-    changes = [c for n in hidden for c in (_set(n, "activation", "relu"), _set(n, "kernel_initializer", "he_normal"))
-               if c["from"] != c["to"]]
+    changes = _relu_he_normal(hidden)
     return [Suggestion("relu-he-normal", "relu with he_normal in the hidden layers",
                        f"The training loss barely moved in {len(loss)} epochs ({loss[0]:.4g} → {loss[-1]:.4g}): "
                        f"{cause}. "
@@ -191,8 +192,37 @@ def weak_class(run: RunSummary) -> list[Suggestion]:
                        [_setting(run, "class_weight", "balanced")])]
 
 
+def _relu_he_normal(nodes: Sequence[Node]) -> list[dict[str, Any]]:
+    return [c for n in nodes for c in (_set(n, "activation", "relu"), _set(n, "kernel_initializer", "he_normal"))
+            if c["from"] != c["to"]]
+
+
+def seen_inside(run: RunSummary) -> list[Suggestion]:
+    """What the records of training showed: saturated or vanishing layers get relu with he_normal; dead relu
+    units get leaky_relu, whose negative side still passes a gradient."""
+    hidden = hidden_layers(run.graph)
+    by_id = {n.id: n for n in hidden}
+    suggestions: list[Suggestion] = []
+    starved = [f for f in run.inside if f.kind in ("saturated", "vanishing")]
+    changes = _relu_he_normal([n for n in hidden if n.params.get("activation") in SATURATING]
+                              or ([by_id[f.layer_id] for f in starved if f.layer_id in by_id]))
+    if starved and changes:
+        suggestions.append(Suggestion("relu-he-normal", "relu with he_normal in the hidden layers",
+                                      " ".join(f.text for f in starved) + " relu does not flatten out for positive "
+                                      "inputs, and he_normal starts the weights at a scale that suits it.", changes))
+    dead = [f for f in run.inside if f.kind == "dead" and f.layer_id in by_id]
+    if dead:
+        suggestions.append(Suggestion(
+            "leaky-relu", f"leaky_relu instead of relu in {', '.join(f.layer_name for f in dead)}",
+            " ".join(f.text for f in dead) + " A unit whose input is negative for every sample gets no gradient "
+            "through relu and stays dead; leaky_relu keeps a small slope there, so it can come back. (A smaller "
+            "learning rate also kills fewer units.)",
+            [_set(by_id[f.layer_id], "activation", "leaky_relu") for f in dead]))
+    return suggestions
+
+
 RULES: tuple[Callable[[RunSummary], list[Suggestion]], ...] = (
-    diverged, stuck_from_the_start, underfitting, overfitting, slow_sgd, weak_class)
+    diverged, stuck_from_the_start, seen_inside, underfitting, overfitting, slow_sgd, weak_class)
 
 
 def suggest(run: RunSummary) -> list[Suggestion]:

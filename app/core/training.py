@@ -70,6 +70,9 @@ TRAIN_PARAMS: tuple[Param, ...] = (
     Param("seed", "optional_int", 42,
           "Fixes the random start and shuffling so a run can be repeated; empty for a new one each time.",
           minimum=0, maximum=2**31 - 1),
+    Param("record_internals", "bool", True,
+          "Record what each layer does as it trains (weights, outputs, dead or saturated units, gradients), "
+          "shown under Inside the network; takes at most a few percent of the training time."),
     Param("steps_per_execution", "int", 8,
           "How many batches run between two progress reports; more is faster, less is livelier.",
           minimum=1, maximum=256),
@@ -82,7 +85,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Schedule": ("epochs", "batch_size"),
     "Early stopping": ("early_stopping", "early_stopping_monitor", "early_stopping_patience",
                        "restore_best_weights"),
-    "Reporting": ("metrics", "steps_per_execution", "seed"),
+    "Reporting": ("metrics", "steps_per_execution", "seed", "record_internals"),
 }
 
 
@@ -139,6 +142,7 @@ class TrainConfig(BaseModel):
     metrics: list[str] = list(PARAMS_BY_NAME["metrics"].default)
     seed: int | None = PARAMS_BY_NAME["seed"].default
     steps_per_execution: int = PARAMS_BY_NAME["steps_per_execution"].default
+    record_internals: bool = PARAMS_BY_NAME["record_internals"].default
 
     @field_validator("*", mode="before")
     @classmethod

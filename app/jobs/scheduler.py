@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.errors import Conflict
+from app.core.internals import DEFAULT_HISTOGRAM_BINS
 from app.core.runs import (
     ACTIVE_STATES,
     CHECKPOINT,
@@ -45,8 +46,10 @@ INTERRUPTED_REASON = ("The server stopped while this run was training. Its epoch
 class Scheduler:
     def __init__(self, sessions: sessionmaker[Session], data_dir: Path, max_running: int,
                  max_running_per_workspace: int, hub: RunEventHub,
-                 executor_factory: Callable[[Callable[[int, dict[str, Any]], None]], Executor]):
+                 executor_factory: Callable[[Callable[[int, dict[str, Any]], None]], Executor],
+                 histogram_bins: int = DEFAULT_HISTOGRAM_BINS):
         self.sessions = sessions
+        self.histogram_bins = histogram_bins  # of the histograms recorded inside the model
         self.data_dir = data_dir
         self.max_running = max_running
         self.max_running_per_workspace = max_running_per_workspace
@@ -113,6 +116,7 @@ class Scheduler:
             "resume": run.resume,
             "evaluate": True,
             "initial_weights": (self.run_folder(run.id) / INITIAL_WEIGHTS).exists(),
+            "histogram_bins": self.histogram_bins,
         }
 
     def stop(self, run_id: int) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.core.compare import (
+    REPORTING_ONLY,
     Change,
     RunFacts,
     headline_metric,
@@ -221,7 +222,7 @@ def parse_ids(text: str) -> list[int]:
 
 def _setup_key(run: RunRecord) -> str:
     """Runs with the same key differ at most in their seed."""
-    config = {k: v for k, v in json.loads(run.config_json).items() if k not in ("seed", "steps_per_execution")}
+    config = {k: v for k, v in json.loads(run.config_json).items() if k != "seed" and k not in REPORTING_ONLY}
     graph = Graph.model_validate_json(run.graph_json)
     layers = [(n.type, n.name, sorted(n.params.items()), n.inputs) for n in graph.nodes]
     return json.dumps([run.dataset_id, layers, sorted(config.items())], default=str)

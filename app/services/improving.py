@@ -11,7 +11,8 @@ from app.config import Settings
 from app.core import graph as edits
 from app.core.errors import NotFound, UserError
 from app.core.graph import Graph, Node
-from app.core.runs import RunState
+from app.core.internals import findings, read_internals
+from app.core.runs import INTERNALS, RunState
 from app.core.suggestions import RunSummary, Suggestion, suggest
 from app.core.training import TrainConfig, check_training
 from app.core.validation import validate
@@ -22,15 +23,17 @@ from app.store import repository, runs
 from app.store.tables import ModelRecord, RunRecord
 
 
-def suggestions_for(session: Session, run: RunRecord) -> list[Suggestion]:
-    """What to try next after an ended run (none while it trains, none when nothing is wrong)."""
+def suggestions_for(session: Session, scheduler: Scheduler, run: RunRecord) -> list[Suggestion]:
+    """What to try next after an ended run (none while it trains, none when nothing is wrong), from its
+    curves, settings, test results and what was recorded inside it."""
     if RunState(run.state).active:
         return []
     epochs = runs.history(session, run.id, with_batches=False)["epochs"]
     evaluation = run.evaluation or {}
+    inside = findings(read_internals(scheduler.run_folder(run.id) / INTERNALS))
     summary = RunSummary(state=run.state, graph=Graph.model_validate_json(run.graph_json),
                          config=json.loads(run.config_json), epochs=[e.get("logs", {}) for e in epochs],
-                         per_class=evaluation.get("per_class") or ())
+                         per_class=evaluation.get("per_class") or (), inside=inside)
     return suggest(summary)
 
 
@@ -65,7 +68,7 @@ def apply_suggestion(session: Session, settings: Settings, scheduler: Scheduler,
                      key: str) -> tuple[ModelRecord, RunRecord]:
     """A new model with the suggested changes, trained with the run's settings otherwise. Everything is
     checked before anything is stored; if the run cannot be queued, the new model is removed again."""
-    found = {s.key: s for s in suggestions_for(session, run)}
+    found = {s.key: s for s in suggestions_for(session, scheduler, run)}
     suggestion = found.get(key)
     if suggestion is None:
         offered = ", ".join(found) or "none"

@@ -15,9 +15,6 @@ from app.services.training import saved_model
 from app.store.db import release_connection
 from app.store.tables import RunRecord
 
-CELL_LIMIT = 200     # samples listed from one confusion-matrix cell
-ERRORS_LIMIT = 50    # regression samples listed by their error
-
 
 def ask(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker, run: RunRecord,
         query: str, **details: Any) -> Any:
@@ -35,15 +32,21 @@ def ask(session: Session, settings: Settings, scheduler: Scheduler, worker: Warm
 
 
 def confusion_cell(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker,
-                   run: RunRecord, true_class: int, predicted_class: int, limit: int = CELL_LIMIT,
+                   run: RunRecord, true_class: int, predicted_class: int, limit: int | None = None,
                    with_features: bool = False) -> dict[str, Any]:
+    """At most `limit` samples, and never more than the server's max_samples_listed."""
     return ask(session, settings, scheduler, worker, run, "cell", true_class=true_class,
-               predicted_class=predicted_class, limit=limit, with_features=with_features)
+               predicted_class=predicted_class, limit=_listed(settings, limit), with_features=with_features)
 
 
 def largest_errors(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker,
-                   run: RunRecord, limit: int = ERRORS_LIMIT, with_features: bool = False) -> dict[str, Any]:
-    return ask(session, settings, scheduler, worker, run, "errors", limit=limit, with_features=with_features)
+                   run: RunRecord, limit: int | None = None, with_features: bool = False) -> dict[str, Any]:
+    return ask(session, settings, scheduler, worker, run, "errors", limit=_listed(settings, limit),
+               with_features=with_features)
+
+
+def _listed(settings: Settings, limit: int | None) -> int:
+    return settings.max_samples_listed if limit is None else min(limit, settings.max_samples_listed)
 
 
 def sample(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker, run: RunRecord,

@@ -29,6 +29,16 @@ ANSWER_EXAMPLES: dict[tuple[str, str], Any] = {
     ("post", "/api/v1/workspaces"): {"workspace_id": "Zq3...", "token": "k7P...", "expires_in_days": 30},
     ("get", "/api/v1/me"): {"role": "participant", "workshop_id": 1, "display_name": "Ada", "read_only": False},
     ("get", "/api/v1/workshops"): [{"id": 1, "name": "Friday group", "join_code": "KQ7M4XTP", "state": "open"}],
+    ("get", "/api/v1/runs/{run_id}/internals"): {
+        "run_id": 1, "version": 1, "bins": 30, "probe": {"split": "validation", "samples": 64},
+        "layers": [{"id": "n2", "name": "dense", "type": "Dense", "activation": "relu", "watch": "dead",
+                    "hidden": True, "has_weights": True, "output_shape": [64]}],
+        "records": [{"epoch": 0, "layers": {"n2": {
+            "weights": {"low": -0.3, "high": 0.3, "counts": [4, 9, 12], "mean": 0.0, "std": 0.15, "nonfinite": 0},
+            "activations": {"low": 0.0, "high": 2.1, "counts": [40, 12, 3], "mean": 0.4, "std": 0.5,
+                            "nonfinite": 0},
+            "gradient_norm": 0.21, "dead": 0.03}}}],
+        "findings": [], "snapshot_epochs": []},
 }
 
 

@@ -15,10 +15,11 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from app.core.activations import ACTIVATIONS
 from app.core.catalog import CATALOG, LAYER_TYPES
 from app.core.initializers import INITIALIZERS
+from app.core.internals import ALERT_SHARE
 from app.core.text import byte_size
 from app.core.training import GROUPS, PARAMS_BY_NAME
 from app.data.catalog import BUILTIN_DATASETS, SPLIT_OPTIONS
-from app.web import auth, charts, diagram, formatting
+from app.web import auth, charts, diagram, formatting, inside_charts
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 
@@ -65,6 +66,8 @@ templates.env.globals.update(
     train_groups=GROUPS,
     train_params=PARAMS_BY_NAME,
     charts=charts,
+    inside_charts=inside_charts,
+    alert_share=ALERT_SHARE,
 )
 templates.env.filters.update(
     shape=formatting.shape_text,

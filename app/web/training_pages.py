@@ -15,7 +15,7 @@ from app.core.runs import RunState
 from app.core.training import GROUPS, PARAMS_BY_NAME
 from app.data.catalog import COLUMN_TREATMENTS, DATASETS, SPLIT_OPTIONS, UPLOAD_KINDS
 from app.jobs.scheduler import Scheduler
-from app.services import datasets, improving, model_formats
+from app.services import datasets, improving, internals, model_formats
 from app.services.history import run_out
 from app.services.training import delete_run, evaluate_run, resume_run, start_run
 from app.store import runs
@@ -148,7 +148,7 @@ def show_run(request: Request, session: Any, scheduler: Scheduler, run: RunRecor
     previous = runs.previous_run_of_model(session, run)
     context = {"run": run_out(session, scheduler, run), "groups": GROUPS, "params": PARAMS_BY_NAME,
                "previous_run_id": previous.id if previous is not None else None,
-               "suggestions": improving.suggestions_for(session, run),
+               "suggestions": improving.suggestions_for(session, scheduler, run),
                "last_event_id": runs.last_event_id(session, run.id), "error": error,
                # Checked as the API checks it, so a button is never offered for a download that is refused.
                "litert_refusal": model_formats.refusal("litert", Graph.model_validate_json(run.graph_json))}
@@ -159,6 +159,18 @@ def show_run(request: Request, session: Any, scheduler: Scheduler, run: RunRecor
 @router.get("/runs/{run_id}", response_class=HTMLResponse, name="run")
 def run_page(request: Request, run: PageRun, session: SessionDep, scheduler: SchedulerDep) -> Response:
     return show_run(request, session, scheduler, run)
+
+
+@router.get("/runs/{run_id}/internals", response_class=HTMLResponse, name="internals_panel")
+def internals_panel(request: Request, run: PageRun, session: SessionDep, settings: SettingsDep,
+                    scheduler: SchedulerDep, worker: DataWorkerDep) -> Response:
+    """The run page's "Inside the network" section alone, which a page polls while the run trains."""
+    session.refresh(run)
+    context = {"run": run_out(session, scheduler, run),
+               "inside_view": internals.inside_view(session, settings, scheduler, worker, run),
+               "suggestions": improving.suggestions_for(session, scheduler, run),
+               "max_channels": settings.max_channels_drawn}
+    return render(request, "partials/_internals.html", context)
 
 
 @router.post("/runs/{run_id}/stop", name="stop_run")

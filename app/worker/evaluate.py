@@ -165,17 +165,23 @@ def _regression_report(predicted: np.ndarray, true: np.ndarray) -> dict[str, Any
     }
 
 
-def _decision_boundary(model: keras.Model, arrays: dict[str, np.ndarray], meta: DatasetMeta,
-                       test_predicted: np.ndarray) -> dict[str, Any]:
-    """Predictions over a grid covering the data, as the classic playgrounds shade it."""
+def plane_grid(arrays: dict[str, np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A size x size grid of points covering a 2-D dataset's points (all splits) with a 5% margin: its x
+    values, its y values, and the points row by row (row j is ys[j], column i is xs[i]), as float32."""
     points = np.concatenate([arrays[f"x_{s}"] for s in SPLITS if len(arrays[f"x_{s}"])])
     low, high = points.min(axis=0).astype("float64"), points.max(axis=0).astype("float64")
     pad = (high - low) * 0.05
     pad[pad == 0] = 0.5
-    xs = np.linspace(low[0] - pad[0], high[0] + pad[0], GRID_SIZE)
-    ys = np.linspace(low[1] - pad[1], high[1] + pad[1], GRID_SIZE)
-    grid_x, grid_y = np.meshgrid(xs, ys)  # row j is ys[j], column i is xs[i]
-    grid = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype("float32")
+    xs = np.linspace(low[0] - pad[0], high[0] + pad[0], size)
+    ys = np.linspace(low[1] - pad[1], high[1] + pad[1], size)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    return xs, ys, np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype("float32")
+
+
+def _decision_boundary(model: keras.Model, arrays: dict[str, np.ndarray], meta: DatasetMeta,
+                       test_predicted: np.ndarray) -> dict[str, Any]:
+    """Predictions over a grid covering the data, as the classic playgrounds shade it."""
+    xs, ys, grid = plane_grid(arrays, GRID_SIZE)
     raw = model.predict(grid, batch_size=PREDICT_BATCH, verbose=0)
     boundary: dict[str, Any] = {"x": [clean(v, 4) for v in xs], "y": [clean(v, 4) for v in ys],
                                 "rows": "y", "columns": "x"}

@@ -129,7 +129,7 @@ def confusion_cell(payload: dict[str, Any]) -> dict[str, Any]:
     true_class, predicted_class = int(payload["true_class"]), int(payload["predicted_class"])
     _check_class("true_class", true_class, len(names))
     _check_class("predicted_class", predicted_class, len(names))
-    limit = int(payload.get("limit", 200))
+    limit = int(payload["limit"])
     hits = np.flatnonzero((found["true"] == true_class) & (found["predicted"] == predicted_class))
     confidence = found["probabilities"][hits, predicted_class]
     ordered = hits[np.argsort(-confidence, kind="stable")]
@@ -148,7 +148,7 @@ def largest_errors(payload: dict[str, Any]) -> dict[str, Any]:
         raise UserError(f"{meta.name} is a classification dataset: its mistakes are in the confusion "
                         "matrix's cells.")
     found = predictions(Path(payload["run_dir"]), payload["model"], dataset_dir, meta)
-    limit = int(payload.get("limit", 50))
+    limit = int(payload["limit"])
     errors = np.nan_to_num(found["error"], nan=np.inf)  # a prediction that is not a number is the worst
     ordered = np.argsort(-errors, kind="stable")[:limit]
     return {"kind": meta.kind, "target_name": meta.target_name, "feature_names": list(meta.feature_names),

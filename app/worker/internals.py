@@ -19,7 +19,6 @@ from PIL.PngImagePlugin import PngInfo
 from app.core.errors import UserError
 
 INTERNALS_DIR = "internals"
-MAX_CHANNELS = 32          # feature maps or filters drawn at most, in one grid
 TILE_PX = 56               # a tile is scaled up with whole pixels to about this size
 GAP_PX = 2
 COLUMNS = 8
@@ -35,7 +34,7 @@ def model_stamp(model_path: Path) -> str:
     return f"{model_path.stem}-{stat.st_mtime_ns}-{stat.st_size}"
 
 
-def _load(model_path: Path) -> Any:
+def load_model_cached(model_path: Path) -> Any:
     import keras
 
     stamp = model_stamp(model_path)
@@ -132,14 +131,16 @@ def normalise(values: np.ndarray, zero_floor: bool = False) -> np.ndarray:
     return (values - low) / span if span > 0 else np.zeros_like(values)
 
 
-def draw_grid(tiles: list[np.ndarray], columns: int = COLUMNS) -> Image.Image:
-    """Tiles (0..1, grey or RGB, all one size) in rows of `columns`, scaled up with whole pixels."""
+def draw_grid(tiles: list[np.ndarray], columns: int = COLUMNS,
+              gap: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Tiles (0..1, grey or RGB, all one size) in rows of `columns`, scaled up with whole pixels, with gaps of
+    the colour `gap` between them."""
     h, w = tiles[0].shape[:2]
     scale = max(1, round(TILE_PX / max(h, w)))
     th, tw = h * scale, w * scale
     cols = min(columns, len(tiles))
     rows = -(-len(tiles) // cols)
-    canvas = Image.new("RGB", (cols * tw + (cols + 1) * GAP_PX, rows * th + (rows + 1) * GAP_PX), (255, 255, 255))
+    canvas = Image.new("RGB", (cols * tw + (cols + 1) * GAP_PX, rows * th + (rows + 1) * GAP_PX), gap)
     for i, tile in enumerate(tiles):
         pixels = (np.clip(tile, 0.0, 1.0) * 255).round().astype("uint8")
         picture = Image.fromarray(pixels, mode="RGB" if pixels.ndim == 3 else "L").convert("RGB")
@@ -172,7 +173,7 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> Image.I
     return Image.fromarray(pixels, mode="RGB").resize((w * scale, h * scale), Image.Resampling.NEAREST)
 
 
-def _save(picture: Image.Image, path: Path, facts: dict[str, str]) -> None:
+def save_png(picture: Image.Image, path: Path, facts: dict[str, str]) -> None:
     info = PngInfo()
     for key, value in facts.items():
         info.add_text(key, value)
@@ -182,7 +183,7 @@ def _save(picture: Image.Image, path: Path, facts: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
-def _facts(path: Path) -> dict[str, str]:
+def png_facts(path: Path) -> dict[str, str]:
     with Image.open(path) as picture:
         return {str(k): str(v) for k, v in getattr(picture, "text", {}).items()}
 
@@ -210,7 +211,7 @@ def _feature_maps_png(model: Any, payload: dict[str, Any]) -> tuple[Image.Image,
     maps = feature_maps(model, payload["layer_name"], _sample(Path(payload["dataset_dir"]), payload["index"]))
     if maps.ndim != 3:
         raise UserError(f"Layer {payload['layer_name']!r} gives no 2-D feature maps.", field="layer")
-    order = channel_order(maps)[:MAX_CHANNELS]
+    order = channel_order(maps)[:int(payload["max_channels"])]
     picture = draw_grid([normalise(maps[..., c]) for c in order])
     return picture, {"shown": str(len(order)), "total": str(maps.shape[-1]),
                      "channels": ",".join(str(int(c)) for c in order)}
@@ -223,7 +224,8 @@ def _filters_png(model: Any, payload: dict[str, Any]) -> tuple[Image.Image, dict
                         field="layer")
     kernel = np.asarray(layer.get_weights()[0])
     tiles = filter_tiles(kernel)
-    return draw_grid(tiles[:MAX_CHANNELS]), {"shown": str(min(len(tiles), MAX_CHANNELS)), "total": str(len(tiles))}
+    shown = min(len(tiles), int(payload["max_channels"]))
+    return draw_grid(tiles[:shown]), {"shown": str(shown), "total": str(len(tiles))}
 
 
 def _saliency_png(model: Any, payload: dict[str, Any]) -> tuple[Image.Image, dict[str, str]]:
@@ -238,24 +240,25 @@ _DRAW = {"feature_maps": _feature_maps_png, "filters": _filters_png, "saliency":
 def png_name(payload: dict[str, Any]) -> str:
     query = payload["query"]
     if query == "filters":
-        return f"filters-{payload['layer_id']}.png"
+        return f"filters-{payload['layer_id']}-{payload['max_channels']}.png"
     if query == "feature_maps":
-        return f"sample-{payload['index']}-feature-maps-{payload['layer_id']}.png"
+        return f"sample-{payload['index']}-feature-maps-{payload['layer_id']}-{payload['max_channels']}.png"
     return f"sample-{payload['index']}-saliency.png"
 
 
 def internal_png(payload: dict[str, Any]) -> dict[str, Any]:
     """Draw (or find cached) one picture of the run's saved model: payload has query ("feature_maps",
     "filters" or "saliency"), run_dir, model (its file name), dataset_dir, layer_id and layer_name
-    (the graph's node id and Keras layer name) and index (the test sample). Returns the PNG's path
-    and the facts drawn into it (channels shown and total; the saliency method and class)."""
+    (the graph's node id and Keras layer name), index (the test sample) and max_channels (drawn at
+    most). Returns the PNG's path and the facts drawn into it (channels shown and total; the saliency
+    method and class)."""
     model_path = Path(payload["run_dir"]) / payload["model"]
     path = Path(payload["run_dir"]) / INTERNALS_DIR / model_stamp(model_path) / png_name(payload)
     if path.exists():
         try:
-            return {"path": str(path), **_facts(path)}
+            return {"path": str(path), **png_facts(path)}
         except OSError:
             pass  # unreadable: draw it again
-    picture, facts = _DRAW[payload["query"]](_load(model_path), payload)
-    _save(picture, path, facts)
+    picture, facts = _DRAW[payload["query"]](load_model_cached(model_path), payload)
+    save_png(picture, path, facts)
     return {"path": str(path), **facts}

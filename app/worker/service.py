@@ -86,6 +86,18 @@ def _internal_png(payload: dict[str, Any]) -> Any:
     return internal_png(payload)
 
 
+def _plane_png(payload: dict[str, Any]) -> Any:
+    from app.worker.plane import plane_png
+
+    return plane_png(payload)
+
+
+def _replay_internals(payload: dict[str, Any]) -> Any:
+    from app.worker.recording import replay
+
+    return replay(payload)
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "summarize": _summarize,
     "keras_config": _keras_config,
@@ -97,6 +109,8 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "export_model_format": _export_model_format,
     "insight": _insight,
     "internal_png": _internal_png,
+    "plane_png": _plane_png,
+    "replay_internals": _replay_internals,
 }
 
 

@@ -4,7 +4,7 @@ run_training(request, emit, should_stop) is the whole job. The request is plain 
 
     {"graph": <Graph JSON>, "dataset_dir": "<prepared dataset folder>",
      "config": <TrainConfig dict>, "run_dir": "<folder for this run's files>",
-     "resume": false, "evaluate": true}
+     "resume": false, "evaluate": true, "histogram_bins": 30}
 
 Events passed to emit (plain dicts, JSON-safe: NaN becomes None):
     started     epochs, initial_epoch, steps_per_epoch, batch_size, train_samples,
@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from app.core.errors import UserError
 from app.core.graph import Graph
+from app.core.internals import DEFAULT_HISTOGRAM_BINS
 from app.core.runs import (
     CHECKPOINT,
     CHECKPOINT_STATE,
@@ -51,6 +52,8 @@ from app.core.training import TrainConfig, check_training, output_head, uses_log
 from app.data.prepared import DatasetMeta, read_arrays, read_meta
 from app.worker.build import build_model
 from app.worker.evaluate import clean, evaluate_model, prepare_targets
+from app.worker.files import write_json
+from app.worker.recording import InternalsRecorder
 
 BATCH_EVENT_INTERVAL_S = 0.25  # at most 4 batch events a second: enough for a live curve
 # Saving costs about 50 ms even for a tiny model, more than a whole epoch of a playground
@@ -138,6 +141,11 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
             monitor=config.early_stopping_monitor, patience=config.early_stopping_patience,
             restore_best_weights=config.restore_best_weights)
         callbacks.append(stopper)
+    if config.record_internals:
+        # Before progress, which may end fit in on_epoch_end: the last epoch is recorded first.
+        callbacks.append(InternalsRecorder(run_dir, graph, arrays, meta, config,
+                                           bins=int(request.get("histogram_bins", DEFAULT_HISTOGRAM_BINS)),
+                                           initial_epoch=initial_epoch))
     callbacks.append(progress)
     try:
         if should_stop():
@@ -326,7 +334,7 @@ class _Progress(keras.callbacks.Callback):
         try:
             _save_model(self.model, self.run_dir / CHECKPOINT)
             # Written second, so the epoch it names is always the one in checkpoint.keras or older.
-            _write_json(self.run_dir / CHECKPOINT_STATE,
+            write_json(self.run_dir / CHECKPOINT_STATE,
                         {"epoch": done, "epochs": self.config.epochs, "history": self.history,
                          "config": self.config.get_config(), "saved_at": time.time()})
         except OSError as exc:  # a full disk, most likely: the earlier checkpoint is still whole
@@ -427,16 +435,6 @@ def _copy_atomically(source: Path, path: Path) -> None:
     tmp = path.with_name(".tmp-" + path.name)
     try:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(data))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -103,7 +103,7 @@ def test_a_regression_run_lists_its_largest_errors(server):
     base = f"/api/v1/runs/{run['id']}"
     errors = ok(client.get(f"{base}/errors"))
     listed = [s["error"] for s in errors["samples"]]
-    assert len(listed) == min(50, run["evaluation"]["test_samples"]) and listed == sorted(listed, reverse=True)
+    assert len(listed) == min(200, run["evaluation"]["test_samples"]) and listed == sorted(listed, reverse=True)
     worst = errors["samples"][0]
     assert abs(abs(worst["prediction"] - worst["target"]) - worst["error"]) < 1e-6
     sample = ok(client.get(f"{base}/samples/{worst['index']}"))

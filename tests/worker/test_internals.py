@@ -69,10 +69,10 @@ def test_many_channels_are_cut_to_the_maximum(tmp_path):
     data.mkdir()
     np.savez(data / "arrays.npz", x_test=np.random.default_rng(0).random((3, 8, 8, 1), dtype="float32"))
     payload = {"query": "feature_maps", "run_dir": str(tmp_path), "model": "model.keras",
-               "dataset_dir": str(data), "layer_id": "n2", "layer_name": "wide", "index": 1}
+               "dataset_dir": str(data), "layer_id": "n2", "layer_name": "wide", "index": 1, "max_channels": 32}
     first = internals.internal_png(payload)
     assert (first["shown"], first["total"]) == ("32", "40")
-    assert "/internals/" in first["path"] and first["path"].endswith("sample-1-feature-maps-n2.png")
+    assert "/internals/" in first["path"] and first["path"].endswith("sample-1-feature-maps-n2-32.png")
     from PIL import Image
 
     with Image.open(first["path"]) as drawn:
@@ -129,7 +129,7 @@ def test_a_layer_without_filters_is_refused(tmp_path):
     model = conv_model()
     model.save(tmp_path / "model.keras")
     payload = {"query": "filters", "run_dir": str(tmp_path), "model": "model.keras", "dataset_dir": str(tmp_path),
-               "layer_id": "n3", "layer_name": "pool", "index": 0}
+               "layer_id": "n3", "layer_name": "pool", "index": 0, "max_channels": 32}
     with pytest.raises(UserError, match="not a Conv2D"):
         internals.internal_png(payload)
     assert internals.internal_png({**payload, "layer_name": "conv", "layer_id": "n2"})["total"] == "2"

@@ -23,7 +23,8 @@ SampleIndex = Annotated[int, Path(description="The sample's position in the test
 def confusion_cell(true_class: TrueClass, predicted_class: PredictedClass, run: ApiRun, session: SessionDep,
                    settings: SettingsDep, scheduler: SchedulerDep, worker: DataWorkerDep) -> dict[str, Any]:
     """The test samples counted in one cell of the run's confusion matrix, the model's most confident
-    first, each with its top 3 classes; at most 200 (`left_out` says how many more). The first call
+    first, each with its top 3 classes; at most 200 (the server's `LAYERLAB_MAX_SAMPLES_LISTED`; `left_out`
+    says how many more). The first call
     predicts the whole test split, which takes seconds; later calls answer from the run's cache."""
     return insights.confusion_cell(session, settings, scheduler, worker, run, true_class, predicted_class)
 
@@ -31,7 +32,8 @@ def confusion_cell(true_class: TrueClass, predicted_class: PredictedClass, run: 
 @router.get("/runs/{run_id}/errors")
 def largest_errors(run: ApiRun, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
                    worker: DataWorkerDep) -> dict[str, Any]:
-    """A regression run's 50 test samples with the largest absolute errors, largest first, each with
+    """A regression run's test samples with the largest absolute errors (200, or the server's
+    `LAYERLAB_MAX_SAMPLES_LISTED`), largest first, each with
     its prediction, target and error (a prediction that is not a number counts as the largest)."""
     return insights.largest_errors(session, settings, scheduler, worker, run)
 

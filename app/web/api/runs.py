@@ -95,10 +95,10 @@ def update_run(body: RunUpdate, run: ApiRun, session: SessionDep, scheduler: Sch
 
 
 @router.get("/runs/{run_id}/suggestions")
-def suggestions(run: ApiRun, session: SessionDep) -> list[SuggestionOut]:
-    """What to try next, from the run's curves, settings, graph and test results (none while it trains,
-    none when nothing looks wrong). Each says what it saw and the changes it would make."""
-    return [SuggestionOut.model_validate(s.as_dict()) for s in improving.suggestions_for(session, run)]
+def suggestions(run: ApiRun, session: SessionDep, scheduler: SchedulerDep) -> list[SuggestionOut]:
+    """What to try next, from the run's curves, settings, graph, test results and what was recorded inside it
+    (none while it trains, none when nothing looks wrong). Each says what it saw and the changes it would make."""
+    return [SuggestionOut.model_validate(s.as_dict()) for s in improving.suggestions_for(session, scheduler, run)]
 
 
 @router.post("/runs/{run_id}/suggestions/{key}/apply", status_code=201)

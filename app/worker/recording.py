@@ -1,0 +1,282 @@
+"""Record what happens inside a model while it trains (see app.core.internals for the files it writes).
+
+InternalsRecorder is a Keras callback. It records at the start of training and after an epoch
+whenever recording so far has taken less than RECORD_BUDGET of the training time (and always
+after the last epoch), so that training is never slowed by more than a few percent. A record (a
+Probe) runs the model once, eagerly, on the same batch of validation samples, with a gradient tape
+for the per-layer gradient norms in the first epochs.
+
+A small model also keeps its weights after every epoch (every k-th for long runs), one file per
+epoch in the run's `epoch-weights` folder: a copy of at most a few hundred thousand numbers, which
+costs far less than a record. From them the data worker later computes the records training had no
+time for (`replay`, on request, once the run has ended) and, on 2-D data, draws the decision boundary
+and each unit's output at any epoch (app.worker.plane): none of that costs training anything.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from app.core.graph import Graph
+from app.core.internals import (
+    FORMAT_VERSION,
+    GRADIENT_EPOCHS,
+    MAX_HISTOGRAM_VALUES,
+    MAX_RECORDS,
+    MAX_SNAPSHOTS,
+    PROBE_SAMPLES,
+    RECORD_BUDGET,
+    SATURATION_BOUNDS,
+    SNAPSHOT_BYTES,
+    read_internals,
+    watched_effect,
+)
+from app.core.runs import EPOCH_WEIGHTS, INTERNALS, REPLAYED_INTERNALS
+from app.core.training import TrainConfig
+from app.data.prepared import DatasetMeta
+from app.worker.evaluate import prepare_targets
+from app.worker.files import write_json
+
+ACTIVATION_LAYERS = frozenset({"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax"})
+
+
+def activation_of(layer: keras.layers.Layer) -> str | None:
+    if type(layer).__name__ == "ReLU":
+        return "relu"
+    function = getattr(layer, "activation", None)
+    return getattr(function, "__name__", None) if function is not None else None
+
+
+def histogram(values: np.ndarray, bins: int) -> dict[str, Any]:
+    """A histogram of the finite values over their own range, with their mean and spread."""
+    flat = np.asarray(values, dtype="float32").reshape(-1)
+    if flat.size > MAX_HISTOGRAM_VALUES:
+        flat = flat[:: math.ceil(flat.size / MAX_HISTOGRAM_VALUES)]
+    finite = flat[np.isfinite(flat)].astype("float64")
+    if finite.size == 0:
+        return {"low": 0.0, "high": 0.0, "counts": [0] * bins, "mean": None, "std": None,
+                "nonfinite": int(flat.size)}
+    low, high = float(finite.min()), float(finite.max())
+    counts, _ = np.histogram(finite, bins=bins, range=(low, high) if high > low else (low - 0.5, low + 0.5))
+    return {"low": round(low, 6), "high": round(high, 6), "counts": counts.tolist(),
+            "mean": round(float(finite.mean()), 6), "std": round(float(finite.std()), 6),
+            "nonfinite": int(flat.size - finite.size)}
+
+
+def dead_share(outputs: np.ndarray) -> float:
+    """The share of units (last axis) that gave zero or less for every sample and position."""
+    alive = (outputs.reshape(-1, outputs.shape[-1]) > 0).any(axis=0)
+    return round(1.0 - float(alive.mean()), 6)
+
+
+def saturated_share(outputs: np.ndarray, activation: str) -> float:
+    low, high = SATURATION_BOUNDS[activation]
+    return round(float(((outputs <= low) | (outputs >= high)).mean()), 6)
+
+
+class Probe:
+    """Records one model's insides on a fixed batch: which layers, their description, and a record of
+    their weights, outputs, dead or saturated share and gradient norms at the model's current weights."""
+
+    def __init__(self, model: keras.Model, graph: Graph, arrays: dict[str, np.ndarray], meta: DatasetMeta,
+                 config: TrainConfig, bins: int):
+        split = "val" if len(arrays["y_val"]) else "train"
+        self.model, self.bins = model, bins
+        self.x = tf.convert_to_tensor(arrays[f"x_{split}"][:PROBE_SAMPLES])
+        self.y = tf.convert_to_tensor(prepare_targets(arrays[f"y_{split}"][:PROBE_SAMPLES], meta, config))
+        outputs = {node.id for node in graph.outputs()}
+        self.layers = recorded_layers(model, graph)
+        self.described = [describe(node_id, layer, hidden=node_id not in outputs) for node_id, layer in self.layers]
+        self.header: dict[str, Any] = {
+            "version": FORMAT_VERSION, "bins": bins,
+            "probe": {"split": "validation" if split == "val" else "training", "samples": len(self.x)},
+            "layers": self.described}
+        self.outputs_model = keras.Model(model.inputs, [*(layer.output for _, layer in self.layers), model.output])
+        self.owner = {id(v): index for index, (_, layer) in enumerate(self.layers) for v in layer.trainable_weights}
+
+    def record(self, epoch: int) -> dict[str, Any]:
+        squares: list[float] | None = None
+        if epoch <= GRADIENT_EPOCHS:
+            with tf.GradientTape() as tape:
+                *outputs, prediction = self.outputs_model(self.x, training=False)
+                loss = self.model.compute_loss(x=self.x, y=self.y, y_pred=prediction, training=False)
+            squares = self._squared_gradients(tape.gradient(loss, self.model.trainable_weights))
+        else:
+            *outputs, _ = self.outputs_model(self.x, training=False)
+        layers: dict[str, Any] = {}
+        for index, ((node_id, layer), output) in enumerate(zip(self.layers, outputs, strict=True)):
+            described = self.described[index]
+            values = np.asarray(output)
+            entry: dict[str, Any] = {"activations": histogram(values, self.bins)}
+            if layer.trainable_weights:
+                kernel = getattr(layer, "kernel", None)
+                weights = np.asarray(kernel) if kernel is not None else np.concatenate(
+                    [np.asarray(w).reshape(-1) for w in layer.trainable_weights])
+                entry["weights"] = histogram(weights, self.bins)
+                if squares is not None:
+                    entry["gradient_norm"] = round(math.sqrt(squares[index]), 9)
+            if described["watch"] == "dead":
+                entry["dead"] = dead_share(values)
+            elif described["watch"] == "saturated":
+                entry["saturated"] = saturated_share(values, described["activation"])
+            layers[node_id] = entry
+        return {"epoch": epoch, "layers": layers}
+
+    def _squared_gradients(self, gradients: list[Any]) -> list[float]:
+        """Each recorded layer's squared gradient norm, summed over its trainable weights."""
+        squares = [0.0] * len(self.layers)
+        for variable, gradient in zip(self.model.trainable_weights, gradients, strict=True):
+            index = self.owner.get(id(variable))
+            if index is not None and gradient is not None:
+                squares[index] += float(np.square(np.asarray(gradient, dtype="float64")).sum())
+        return squares
+
+
+def recorded_layers(model: keras.Model, graph: Graph) -> list[tuple[str, keras.layers.Layer]]:
+    """Layers with weights, and activation layers, in the graph's order, with their node ids."""
+    found = []
+    for node in graph.topological_order():
+        try:
+            layer = model.get_layer(node.name)
+        except ValueError:
+            continue
+        if layer.trainable_weights or type(layer).__name__ in ACTIVATION_LAYERS:
+            found.append((node.id, layer))
+    return found
+
+
+def describe(node_id: str, layer: keras.layers.Layer, hidden: bool) -> dict[str, Any]:
+    activation = activation_of(layer)
+    return {"id": node_id, "name": layer.name, "type": type(layer).__name__, "activation": activation,
+            "watch": watched_effect(activation), "hidden": hidden, "has_weights": bool(layer.trainable_weights),
+            "output_shape": list(layer.output.shape[1:])}
+
+
+class InternalsRecorder(keras.callbacks.Callback):
+    def __init__(self, run_dir: Path, graph: Graph, arrays: dict[str, np.ndarray], meta: DatasetMeta,
+                 config: TrainConfig, bins: int, initial_epoch: int = 0):
+        super().__init__()
+        self.run_dir = run_dir
+        self.graph, self.arrays, self.meta, self.config, self.bins = graph, arrays, meta, config, bins
+        self.initial_epoch = initial_epoch
+        self.every = max(1, math.ceil((config.epochs - initial_epoch) / MAX_RECORDS))
+        self.spent = 0.0
+        self.train_started = 0.0
+        self.records: list[dict[str, Any]] = []
+        self.snapshot_every = 0  # keep the weights of every k-th epoch; 0: the model is too large to keep any
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.train_started = began = time.monotonic()
+        self.probe = Probe(self.model, self.graph, self.arrays, self.meta, self.config, self.bins)
+        self.snapshot_every = snapshot_interval(self.model.count_params(), self.config.epochs)
+        if self.initial_epoch:
+            self._keep_earlier_records()
+        else:
+            shutil.rmtree(self.run_dir / EPOCH_WEIGHTS, ignore_errors=True)
+        if self.snapshot_every:
+            write_snapshot(self.run_dir, self.initial_epoch, self.model.get_weights())
+        if not self.records:
+            self._record(self.initial_epoch)
+        self.spent += time.monotonic() - began
+
+    def _keep_earlier_records(self) -> None:
+        """A resumed run keeps what it recorded up to the epoch its checkpoint holds; the later epochs are
+        trained again, so their records and weights go (and so do records replayed from them)."""
+        earlier = read_internals(self.run_dir / INTERNALS)
+        if earlier and [layer["id"] for layer in earlier["layers"]] == [layer["id"] for layer in self.probe.described]:
+            self.records = [r for r in earlier["records"] if r["epoch"] <= self.initial_epoch]
+        (self.run_dir / REPLAYED_INTERNALS).unlink(missing_ok=True)
+        for epoch, path in snapshot_files(self.run_dir).items():
+            if epoch > self.initial_epoch:
+                path.unlink(missing_ok=True)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        done = epoch + 1
+        last = done >= self.config.epochs or bool(self.model.stop_training)
+        began = time.monotonic()
+        if self.snapshot_every and (last or done % self.snapshot_every == 0):
+            write_snapshot(self.run_dir, done, self.model.get_weights())
+        training = began - self.train_started
+        cost = self.spent / max(1, len(self.records))
+        if last or (done % self.every == 0 and self.spent + cost <= RECORD_BUDGET * training):
+            self._record(done)
+        self.spent += time.monotonic() - began
+
+    def _record(self, epoch: int) -> None:
+        self.records.append(self.probe.record(epoch))
+        write_json(self.run_dir / INTERNALS, {**self.probe.header, "records": self.records})
+
+
+# --- weights per epoch -----------------------------------------------------------------------------------
+
+def snapshot_interval(params: int, epochs: int) -> int:
+    """Keep every k-th epoch's weights so that at most MAX_SNAPSHOTS files of SNAPSHOT_BYTES in all are
+    kept; 0 when even the first and the last would not fit."""
+    fitting = min(MAX_SNAPSHOTS, SNAPSHOT_BYTES // max(1, 4 * params))
+    if fitting < 2:
+        return 0
+    return max(1, math.ceil(epochs / (fitting - 1)))
+
+
+def write_snapshot(run_dir: Path, epoch: int, weights: list[np.ndarray]) -> None:
+    """One epoch's weights, in the order of model.get_weights(), as `<epoch>.npz`."""
+    folder = run_dir / EPOCH_WEIGHTS
+    folder.mkdir(exist_ok=True)
+    tmp = folder / f"tmp-{epoch}.npz"
+    np.savez(tmp, *weights)
+    os.replace(tmp, folder / f"{epoch}.npz")
+
+
+def snapshot_files(run_dir: Path) -> dict[int, Path]:
+    """The epochs whose weights were kept, with their files."""
+    folder = run_dir / EPOCH_WEIGHTS
+    found = {}
+    for path in folder.glob("*.npz") if folder.is_dir() else ():
+        if path.stem.isdigit():
+            found[int(path.stem)] = path
+    return dict(sorted(found.items()))
+
+
+def read_snapshot(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+# --- records computed later from the kept weights -----------------------------------------------------------
+
+def replay(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Records for the given epochs (payload["epochs"]), computed in the data worker from the weights
+    kept of each, with the model built from the run's graph and compiled with its loss; added to the run's
+    replayed records (a file of their own: training's own records are never rewritten). Returns every
+    replayed record. payload: run_dir, dataset_dir, graph, config, bins, epochs."""
+    from app.core.training import output_head, uses_logits
+    from app.data.prepared import read_arrays, read_meta
+    from app.worker.build import build_model
+    from app.worker.train import compile_model
+
+    run_dir, dataset_dir = Path(payload["run_dir"]), Path(payload["dataset_dir"])
+    replayed_path = run_dir / REPLAYED_INTERNALS
+    replayed = {r["epoch"]: r for r in (read_internals(replayed_path) or {}).get("records", [])}
+    files = snapshot_files(run_dir)
+    wanted = [e for e in payload["epochs"] if e in files and e not in replayed]
+    if wanted:
+        graph = Graph.model_validate(payload["graph"])
+        config = TrainConfig.model_validate(payload["config"])
+        model = build_model(graph)
+        head = output_head(graph)
+        compile_model(model, config, uses_logits(config.loss, head.activation if head else ""))
+        probe = Probe(model, graph, read_arrays(dataset_dir), read_meta(dataset_dir), config, int(payload["bins"]))
+        for epoch in wanted:
+            model.set_weights(read_snapshot(files[epoch]))
+            replayed[epoch] = probe.record(epoch)
+        write_json(replayed_path, {**probe.header, "records": [replayed[e] for e in sorted(replayed)]})
+    return [replayed[e] for e in sorted(replayed)]
