@@ -21,10 +21,13 @@ Pure Python: the pages, the API and the suggestions read this; the thresholds li
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from app.core.runs import EPOCH_WEIGHTS
 
 FORMAT_VERSION = 1
 DEFAULT_HISTOGRAM_BINS = 30  # the server's setting LAYERLAB_HISTOGRAM_BINS may change it
@@ -63,6 +66,16 @@ def read_internals(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("version") == FORMAT_VERSION else None
+
+
+def kept_epochs(run_folder: Path) -> list[int]:
+    """The epochs whose weights training kept (small models), read from the weights file's index alone."""
+    try:
+        with zipfile.ZipFile(run_folder / EPOCH_WEIGHTS) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return []
+    return sorted({int(name[1:].split("_")[0]) for name in names if name.startswith("e") and "_" in name})
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ INITIAL_WEIGHTS_KEYS = "initial.weights.json"  # each layer's group in that file
 CHECKPOINT_STATE = "checkpoint.json"  # which epoch that is, with the history up to it
 INTERNALS = "internals.json"          # what each layer did during training (app.core.internals)
 REPLAYED_INTERNALS = "internals-replayed.json"  # the same, computed later from the weights kept per epoch
-EPOCH_WEIGHTS = "epoch-weights"       # small models: a folder with the weights after each epoch, <epoch>.npz
+EPOCH_WEIGHTS = "epoch-weights.npz"   # small models: the weights after each epoch, arrays e<epoch>_<i>
 
 
 class RunState(StrEnum):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,8 +14,8 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.core.errors import Conflict, NotFound, UserError
 from app.core.graph import Graph, Node
-from app.core.internals import REPLAYED_EPOCHS, findings, read_internals
-from app.core.runs import EPOCH_WEIGHTS, INTERNALS, REPLAYED_INTERNALS, RunState
+from app.core.internals import REPLAYED_EPOCHS, findings, kept_epochs, read_internals
+from app.core.runs import INTERNALS, REPLAYED_INTERNALS, RunState
 from app.core.training import TrainConfig, output_head, uses_logits
 from app.data.prepared import DatasetMeta, read_meta
 from app.jobs.scheduler import Scheduler
@@ -124,13 +123,6 @@ def saliency(session: Session, settings: Settings, scheduler: Scheduler, worker:
 
 # --- recorded during training ----------------------------------------------------------------------------
 
-def snapshot_epochs(run_folder: Path) -> list[int]:
-    """The epochs whose weights training kept (small models), from the file names only."""
-    folder = run_folder / EPOCH_WEIGHTS
-    names = [path.stem for path in folder.glob("*.npz")] if folder.is_dir() else []
-    return sorted(int(name) for name in names if name.isdigit())
-
-
 def evenly(epochs: list[int], most: int) -> list[int]:
     """At most `most` of the epochs, the first and the last always, the others evenly spread."""
     if len(epochs) <= most:
@@ -154,7 +146,7 @@ def recorded(session: Session, settings: Settings, scheduler: Scheduler, worker:
             raise Conflict("This run has not started yet; the first record is taken as training begins.")
         raise NotFound("Nothing inside this run was recorded: it ended before training began, or it was trained "
                        "before LayerLab recorded internals.")
-    kept = snapshot_epochs(folder)
+    kept = kept_epochs(folder)
     if kept and not RunState(run.state).active:
         data["records"] = _with_replayed(session, settings, scheduler, worker, run, data["records"], kept)
     return {"run_id": run.id, **data, "findings": [f.as_dict() for f in findings(data)], "snapshot_epochs": kept,
@@ -210,7 +202,7 @@ def _plane_meta(settings: Settings, run: RunRecord, what: str) -> DatasetMeta:
 def _plane_payload(settings: Settings, scheduler: Scheduler, run: RunRecord, epoch: int | None,
                    meta: DatasetMeta) -> dict[str, Any]:
     folder = scheduler.run_folder(run.id)
-    epochs = snapshot_epochs(folder)
+    epochs = kept_epochs(folder)
     model = None
     if epochs:
         if epoch is not None and epoch not in epochs:

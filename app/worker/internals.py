@@ -48,11 +48,17 @@ def load_model_cached(model_path: Path) -> Any:
 
 # --- raw arrays ------------------------------------------------------------------------------------------
 
+def single_input(model: Any) -> Any:
+    """The model's input as a part-model takes it to be called with one array (LayerLab builds its models
+    with a list of inputs, and Keras warns when a list-input model is called with one array)."""
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
+
+
 def feature_maps(model: Any, layer_name: str, x: np.ndarray) -> np.ndarray:
     """The layer's output for one sample `x` (without the batch axis): (height, width, channels)."""
     import keras
 
-    sub = keras.Model(model.input, model.get_layer(layer_name).output)
+    sub = keras.Model(single_input(model), model.get_layer(layer_name).output)
     out = sub(np.asarray(x, dtype="float32")[None], training=False)
     return np.asarray(keras.ops.convert_to_numpy(out))[0]
 
@@ -87,7 +93,7 @@ def saliency_map(model: Any, x: np.ndarray, class_index: int | None = None) -> t
     convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
     height, width = int(batch.shape[1]), int(batch.shape[2])
     if convs:
-        sub = keras.Model(model.input, [convs[-1].output, model.output])
+        sub = keras.Model(single_input(model), [convs[-1].output, model.output])
         with tf.GradientTape() as tape:
             conv_out, output = sub(batch, training=False)
             score, chosen = _score(output, class_index)

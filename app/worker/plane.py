@@ -1,10 +1,10 @@
 """2-D data, in the data worker: the decision boundary at an epoch, and every unit of a Dense layer over
 the plane, drawn as PNG and cached in the run's folder.
 
-The weights come from the files training kept per epoch (app.worker.recording), set into the model
-built from the run's graph; without them, from the run's saved model. A picture is cached under a name
-holding its weights file's time, so a resumed run (whose later epochs are trained again) never answers
-with an older picture.
+The weights come from those training kept per epoch (app.worker.recording), set into the model built
+from the run's graph; without them, from the run's saved model. A picture is cached under a name holding
+the weights file's time, so a resumed run (whose later epochs are trained again) never answers with an
+older picture.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from PIL import Image, ImageDraw
 
 from app.core.errors import UserError
 from app.core.graph import Graph
+from app.core.internals import kept_epochs
 from app.core.palette import LIGHT, PALETTE, rgb
+from app.core.runs import EPOCH_WEIGHTS
 from app.data.prepared import read_arrays
 from app.worker.internals import (
     INTERNALS_DIR,
@@ -28,6 +30,7 @@ from app.worker.internals import (
     model_stamp,
     png_facts,
     save_png,
+    single_input,
 )
 
 GRID = 60             # predictions per side of the plane
@@ -51,25 +54,24 @@ def _model_from_graph(graph_json: dict[str, Any]) -> Any:
 def _weights_at(payload: dict[str, Any]) -> tuple[Any, int | None, str]:
     """The model with the weights of the asked epoch (the last kept one when none is asked), that epoch,
     and a stamp of those weights for the cache; without kept weights, the saved model (epoch None)."""
-    from app.worker.recording import read_snapshot, snapshot_files
+    from app.worker.recording import read_snapshot
 
     run_dir = Path(payload["run_dir"])
-    files = snapshot_files(run_dir)
+    kept = kept_epochs(run_dir)
     epoch = payload.get("epoch")
-    if not files:
+    if not kept:
         if epoch is not None:
             raise UserError("This run kept no weights per epoch, so only its saved model can be drawn: leave out "
                             "`epoch`.", field="epoch")
         model_path = run_dir / str(payload["model"])
         return load_model_cached(model_path), None, model_stamp(model_path)
-    epoch = max(files) if epoch is None else int(epoch)
-    if epoch not in files:
-        kept = ", ".join(map(str, files))
-        raise UserError(f"There are no weights of epoch {epoch}. Epochs kept: {kept}.", field="epoch",
-                        details={"allowed": list(files)})
+    epoch = max(kept) if epoch is None else int(epoch)
+    if epoch not in kept:
+        raise UserError(f"There are no weights of epoch {epoch}. Epochs kept: {', '.join(map(str, kept))}.",
+                        field="epoch", details={"allowed": kept})
     model = _model_from_graph(payload["graph"])
-    model.set_weights(read_snapshot(files[epoch]))
-    return model, epoch, f"e{epoch}-{files[epoch].stat().st_mtime_ns}"
+    model.set_weights(read_snapshot(run_dir, epoch))
+    return model, epoch, f"e{epoch}-{(run_dir / EPOCH_WEIGHTS).stat().st_mtime_ns}"
 
 
 def _plane(dataset_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -81,10 +83,12 @@ def _plane(dataset_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[
 
 
 def _boundary_png(model: Any, epoch: int | None, payload: dict[str, Any]) -> tuple[Image.Image, dict[str, str]]:
+    import keras
+
     from app.worker.evaluate import class_probabilities
 
     xs, ys, points, arrays = _plane(Path(payload["dataset_dir"]))
-    raw = np.asarray(model(points, training=False))
+    raw = np.asarray(keras.Model(single_input(model), model.output)(points, training=False))  # one input: the plane
     if payload["task"] == "classification":
         probs = class_probabilities(raw, bool(payload["logits"]))
         light = np.array([rgb(c) for c in LIGHT], dtype="float64")
@@ -139,7 +143,7 @@ def _units_png(model: Any, epoch: int | None, payload: dict[str, Any]) -> tuple[
     except ValueError as exc:
         raise UserError(f"The model has no layer named {payload['layer_name']!r}.", field="layer") from exc
     xs, ys, points, _ = _plane(Path(payload["dataset_dir"]))
-    outputs = np.asarray(keras.Model(model.inputs, layer.output)(points, training=False))
+    outputs = np.asarray(keras.Model(single_input(model), layer.output)(points, training=False))
     outputs = outputs.reshape(len(points), -1)
     shown = min(outputs.shape[1], int(payload["max_channels"]))
     tiles = [_diverging(outputs[:, unit].reshape(len(ys), len(xs))[::-1]) for unit in range(shown)]

@@ -2,22 +2,23 @@
 
 InternalsRecorder is a Keras callback. It records at the start of training and after an epoch
 whenever recording so far has taken less than RECORD_BUDGET of the training time (and always
-after the last epoch), so that training is never slowed by more than a few percent. A record (a
+after the last epoch), so that training is never slowed by more than a few percent; copying the
+weights (below) shares that budget. A record (a
 Probe) runs the model once, eagerly, on the same batch of validation samples, with a gradient tape
 for the per-layer gradient norms in the first epochs.
 
-A small model also keeps its weights after every epoch (every k-th for long runs), one file per
-epoch in the run's `epoch-weights` folder: a copy of at most a few hundred thousand numbers, which
-costs far less than a record. From them the data worker later computes the records training had no
-time for (`replay`, on request, once the run has ended) and, on 2-D data, draws the decision boundary
-and each unit's output at any epoch (app.worker.plane): none of that costs training anything.
+A small model also keeps its weights after the epochs (every k-th for long runs) in memory, written
+to the run's `epoch-weights.npz` once training ends however it ends (flush): a copy of at most a few
+hundred thousand numbers per epoch, which costs far less than a record. From them the data worker
+later computes the records training had no time for (`replay`, on request, once the run has ended)
+and, on 2-D data, draws the decision boundary and each unit's output at any epoch (app.worker.plane):
+none of that costs training anything.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from app.core.internals import (
     RECORD_BUDGET,
     SATURATION_BOUNDS,
     SNAPSHOT_BYTES,
+    kept_epochs,
     read_internals,
     watched_effect,
 )
@@ -45,6 +47,7 @@ from app.core.training import TrainConfig
 from app.data.prepared import DatasetMeta
 from app.worker.evaluate import prepare_targets
 from app.worker.files import write_json
+from app.worker.internals import single_input
 
 ACTIVATION_LAYERS = frozenset({"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax"})
 
@@ -93,14 +96,15 @@ class Probe:
         self.model, self.bins = model, bins
         self.x = tf.convert_to_tensor(arrays[f"x_{split}"][:PROBE_SAMPLES])
         self.y = tf.convert_to_tensor(prepare_targets(arrays[f"y_{split}"][:PROBE_SAMPLES], meta, config))
-        outputs = {node.id for node in graph.outputs()}
+        output_ids = {node.id for node in graph.outputs()}
         self.layers = recorded_layers(model, graph)
-        self.described = [describe(node_id, layer, hidden=node_id not in outputs) for node_id, layer in self.layers]
+        self.described = [describe(node_id, layer, hidden=node_id not in output_ids) for node_id, layer in self.layers]
         self.header: dict[str, Any] = {
             "version": FORMAT_VERSION, "bins": bins,
             "probe": {"split": "validation" if split == "val" else "training", "samples": len(self.x)},
             "layers": self.described}
-        self.outputs_model = keras.Model(model.inputs, [*(layer.output for _, layer in self.layers), model.output])
+        outputs = [*(layer.output for _, layer in self.layers), model.output]
+        self.outputs_model = keras.Model(single_input(model), outputs)
         self.owner = {id(v): index for index, (_, layer) in enumerate(self.layers) for v in layer.trainable_weights}
 
     def record(self, epoch: int) -> dict[str, Any]:
@@ -169,10 +173,12 @@ class InternalsRecorder(keras.callbacks.Callback):
         self.graph, self.arrays, self.meta, self.config, self.bins = graph, arrays, meta, config, bins
         self.initial_epoch = initial_epoch
         self.every = max(1, math.ceil((config.epochs - initial_epoch) / MAX_RECORDS))
-        self.spent = 0.0
+        self.spent = 0.0                         # seconds spent keeping weights and recording
+        self.snapshot_cost = self.record_cost = 0.0  # the last of each, to see whether the next one fits
         self.train_started = 0.0
         self.records: list[dict[str, Any]] = []
         self.snapshot_every = 0  # keep the weights of every k-th epoch; 0: the model is too large to keep any
+        self.snapshots: dict[int, list[np.ndarray]] = {}  # epoch: the weights after it, written by flush()
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.train_started = began = time.monotonic()
@@ -181,11 +187,15 @@ class InternalsRecorder(keras.callbacks.Callback):
         if self.initial_epoch:
             self._keep_earlier_records()
         else:
-            shutil.rmtree(self.run_dir / EPOCH_WEIGHTS, ignore_errors=True)
+            (self.run_dir / EPOCH_WEIGHTS).unlink(missing_ok=True)
         if self.snapshot_every:
-            write_snapshot(self.run_dir, self.initial_epoch, self.model.get_weights())
+            copying = time.monotonic()
+            self.snapshots[self.initial_epoch] = self.model.get_weights()
+            self.snapshot_cost = time.monotonic() - copying
         if not self.records:
+            recording = time.monotonic()
             self._record(self.initial_epoch)
+            self.record_cost = time.monotonic() - recording
         self.spent += time.monotonic() - began
 
     def _keep_earlier_records(self) -> None:
@@ -195,31 +205,43 @@ class InternalsRecorder(keras.callbacks.Callback):
         if earlier and [layer["id"] for layer in earlier["layers"]] == [layer["id"] for layer in self.probe.described]:
             self.records = [r for r in earlier["records"] if r["epoch"] <= self.initial_epoch]
         (self.run_dir / REPLAYED_INTERNALS).unlink(missing_ok=True)
-        for epoch, path in snapshot_files(self.run_dir).items():
-            if epoch > self.initial_epoch:
-                path.unlink(missing_ok=True)
+        if self.snapshot_every:
+            self.snapshots = {e: read_snapshot(self.run_dir, e) for e in kept_epochs(self.run_dir)
+                              if e <= self.initial_epoch}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Keep the weights, then record, each when the last epoch or when it fits the time budget: copying
+        the weights costs about a millisecond, a record tens of them."""
         done = epoch + 1
         last = done >= self.config.epochs or bool(self.model.stop_training)
         began = time.monotonic()
-        if self.snapshot_every and (last or done % self.snapshot_every == 0):
-            write_snapshot(self.run_dir, done, self.model.get_weights())
-        training = began - self.train_started
-        cost = self.spent / max(1, len(self.records))
-        if last or (done % self.every == 0 and self.spent + cost <= RECORD_BUDGET * training):
+        allowed = RECORD_BUDGET * (began - self.train_started)
+        if self.snapshot_every and (last or (done % self.snapshot_every == 0
+                                             and self.spent + self.snapshot_cost <= allowed)):
+            self.snapshots[done] = self.model.get_weights()
+            self.snapshot_cost = time.monotonic() - began
+            self.spent += self.snapshot_cost
+        recording = time.monotonic()
+        if last or (done % self.every == 0 and self.spent + self.record_cost <= allowed):
             self._record(done)
-        self.spent += time.monotonic() - began
+            self.record_cost = time.monotonic() - recording
+            self.spent += self.record_cost
 
     def _record(self, epoch: int) -> None:
         self.records.append(self.probe.record(epoch))
         write_json(self.run_dir / INTERNALS, {**self.probe.header, "records": self.records})
 
+    def flush(self) -> None:
+        """Write the weights kept per epoch, in one file: called once training has ended, however it ended
+        (one write is cheaper than one per epoch, and the weights are only read after the run)."""
+        if self.snapshots:
+            write_snapshots(self.run_dir, self.snapshots)
+
 
 # --- weights per epoch -----------------------------------------------------------------------------------
 
 def snapshot_interval(params: int, epochs: int) -> int:
-    """Keep every k-th epoch's weights so that at most MAX_SNAPSHOTS files of SNAPSHOT_BYTES in all are
+    """Keep every k-th epoch's weights so that at most MAX_SNAPSHOTS of them, SNAPSHOT_BYTES in all, are
     kept; 0 when even the first and the last would not fit."""
     fitting = min(MAX_SNAPSHOTS, SNAPSHOT_BYTES // max(1, 4 * params))
     if fitting < 2:
@@ -227,28 +249,19 @@ def snapshot_interval(params: int, epochs: int) -> int:
     return max(1, math.ceil(epochs / (fitting - 1)))
 
 
-def write_snapshot(run_dir: Path, epoch: int, weights: list[np.ndarray]) -> None:
-    """One epoch's weights, in the order of model.get_weights(), as `<epoch>.npz`."""
-    folder = run_dir / EPOCH_WEIGHTS
-    folder.mkdir(exist_ok=True)
-    tmp = folder / f"tmp-{epoch}.npz"
-    np.savez(tmp, *weights)
-    os.replace(tmp, folder / f"{epoch}.npz")
+def write_snapshots(run_dir: Path, snapshots: dict[int, list[np.ndarray]]) -> None:
+    """Each kept epoch's weights, in the order of model.get_weights(), as arrays `e<epoch>_<position>`."""
+    arrays = {f"e{epoch}_{i}": w for epoch, weights in snapshots.items() for i, w in enumerate(weights)}
+    path = run_dir / EPOCH_WEIGHTS
+    tmp = path.with_name(f"tmp-{path.name}")
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types the keywords as allow_pickle
+    os.replace(tmp, path)
 
 
-def snapshot_files(run_dir: Path) -> dict[int, Path]:
-    """The epochs whose weights were kept, with their files."""
-    folder = run_dir / EPOCH_WEIGHTS
-    found = {}
-    for path in folder.glob("*.npz") if folder.is_dir() else ():
-        if path.stem.isdigit():
-            found[int(path.stem)] = path
-    return dict(sorted(found.items()))
-
-
-def read_snapshot(path: Path) -> list[np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return [data[f"arr_{i}"] for i in range(len(data.files))]
+def read_snapshot(run_dir: Path, epoch: int) -> list[np.ndarray]:
+    with np.load(run_dir / EPOCH_WEIGHTS, allow_pickle=False) as data:
+        count = sum(1 for name in data.files if name.startswith(f"e{epoch}_"))
+        return [data[f"e{epoch}_{i}"] for i in range(count)]
 
 
 # --- records computed later from the kept weights -----------------------------------------------------------
@@ -266,8 +279,8 @@ def replay(payload: dict[str, Any]) -> list[dict[str, Any]]:
     run_dir, dataset_dir = Path(payload["run_dir"]), Path(payload["dataset_dir"])
     replayed_path = run_dir / REPLAYED_INTERNALS
     replayed = {r["epoch"]: r for r in (read_internals(replayed_path) or {}).get("records", [])}
-    files = snapshot_files(run_dir)
-    wanted = [e for e in payload["epochs"] if e in files and e not in replayed]
+    kept = kept_epochs(run_dir)
+    wanted = [e for e in payload["epochs"] if e in kept and e not in replayed]
     if wanted:
         graph = Graph.model_validate(payload["graph"])
         config = TrainConfig.model_validate(payload["config"])
@@ -276,7 +289,7 @@ def replay(payload: dict[str, Any]) -> list[dict[str, Any]]:
         compile_model(model, config, uses_logits(config.loss, head.activation if head else ""))
         probe = Probe(model, graph, read_arrays(dataset_dir), read_meta(dataset_dir), config, int(payload["bins"]))
         for epoch in wanted:
-            model.set_weights(read_snapshot(files[epoch]))
+            model.set_weights(read_snapshot(run_dir, epoch))
             replayed[epoch] = probe.record(epoch)
         write_json(replayed_path, {**probe.header, "records": [replayed[e] for e in sorted(replayed)]})
     return [replayed[e] for e in sorted(replayed)]

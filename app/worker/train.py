@@ -141,11 +141,13 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
             monitor=config.early_stopping_monitor, patience=config.early_stopping_patience,
             restore_best_weights=config.restore_best_weights)
         callbacks.append(stopper)
+    recorder = None
     if config.record_internals:
         # Before progress, which may end fit in on_epoch_end: the last epoch is recorded first.
-        callbacks.append(InternalsRecorder(run_dir, graph, arrays, meta, config,
-                                           bins=int(request.get("histogram_bins", DEFAULT_HISTOGRAM_BINS)),
-                                           initial_epoch=initial_epoch))
+        recorder = InternalsRecorder(run_dir, graph, arrays, meta, config,
+                                     bins=int(request.get("histogram_bins", DEFAULT_HISTOGRAM_BINS)),
+                                     initial_epoch=initial_epoch)
+        callbacks.append(recorder)
     callbacks.append(progress)
     try:
         if should_stop():
@@ -156,6 +158,9 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
     except _StopTraining as stop:
         return _result(stop.state, stop.message, config, history, started,
                        checkpoint_epoch=progress.checkpoint_epoch, **stop.detail)
+    finally:
+        if recorder is not None:
+            recorder.flush()
 
     early = _early_stopping_detail(stopper)
     try:
