@@ -2,8 +2,8 @@
 
 InternalsRecorder is a Keras callback. It records at the start of training and after an epoch
 whenever recording so far has taken less than RECORD_BUDGET of the training time (and always
-after the last epoch), so that training is never slowed by more than a few percent; copying the
-weights (below) shares that budget. A record (a
+after the last epoch), so that training is never slowed by more than a few percent. Copying the
+weights (below) has a budget of its own, SNAPSHOT_BUDGET: the two together stay under 5%. A record (a
 Probe) runs the model once, eagerly, on the same batch of validation samples, with a gradient tape
 for the per-layer gradient norms in the first epochs.
 
@@ -37,6 +37,7 @@ from app.core.internals import (
     PROBE_SAMPLES,
     RECORD_BUDGET,
     SATURATION_BOUNDS,
+    SNAPSHOT_BUDGET,
     SNAPSHOT_BYTES,
     kept_epochs,
     read_internals,
@@ -173,7 +174,7 @@ class InternalsRecorder(keras.callbacks.Callback):
         self.graph, self.arrays, self.meta, self.config, self.bins = graph, arrays, meta, config, bins
         self.initial_epoch = initial_epoch
         self.every = max(1, math.ceil((config.epochs - initial_epoch) / MAX_RECORDS))
-        self.spent = 0.0                         # seconds spent keeping weights and recording
+        self.spent = self.copying_spent = 0.0        # seconds spent recording, and copying weights
         self.snapshot_cost = self.record_cost = 0.0  # the last of each, to see whether the next one fits
         self.train_started = 0.0
         self.records: list[dict[str, Any]] = []
@@ -191,12 +192,12 @@ class InternalsRecorder(keras.callbacks.Callback):
         if self.snapshot_every:
             copying = time.monotonic()
             self.snapshots[self.initial_epoch] = self.model.get_weights()
-            self.snapshot_cost = time.monotonic() - copying
+            self.snapshot_cost = self.copying_spent = time.monotonic() - copying
         if not self.records:
             recording = time.monotonic()
             self._record(self.initial_epoch)
             self.record_cost = time.monotonic() - recording
-        self.spent += time.monotonic() - began
+        self.spent += time.monotonic() - began - self.copying_spent
 
     def _keep_earlier_records(self) -> None:
         """A resumed run keeps what it recorded up to the epoch its checkpoint holds; the later epochs are
@@ -210,19 +211,19 @@ class InternalsRecorder(keras.callbacks.Callback):
                               if e <= self.initial_epoch}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Keep the weights, then record, each when the last epoch or when it fits the time budget: copying
-        the weights costs about a millisecond, a record tens of them."""
+        """Keep the weights, then record, each after the last epoch or when it fits its time budget: copying
+        a small model's weights costs about a millisecond, a record tens of them."""
         done = epoch + 1
         last = done >= self.config.epochs or bool(self.model.stop_training)
         began = time.monotonic()
-        allowed = RECORD_BUDGET * (began - self.train_started)
-        if self.snapshot_every and (last or (done % self.snapshot_every == 0
-                                             and self.spent + self.snapshot_cost <= allowed)):
+        training = began - self.train_started
+        if self.snapshot_every and (last or (done % self.snapshot_every == 0 and
+                                             self.copying_spent + self.snapshot_cost <= SNAPSHOT_BUDGET * training)):
             self.snapshots[done] = self.model.get_weights()
             self.snapshot_cost = time.monotonic() - began
-            self.spent += self.snapshot_cost
+            self.copying_spent += self.snapshot_cost
         recording = time.monotonic()
-        if last or (done % self.every == 0 and self.spent + self.record_cost <= allowed):
+        if last or (done % self.every == 0 and self.spent + self.record_cost <= RECORD_BUDGET * training):
             self._record(done)
             self.record_cost = time.monotonic() - recording
             self.spent += self.record_cost
