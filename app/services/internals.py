@@ -210,9 +210,8 @@ def _plane_payload(settings: Settings, scheduler: Scheduler, run: RunRecord, epo
                             field="epoch", details={"allowed": epochs})
     else:
         if epoch is not None:
-            raise UserError("This run kept no weights per epoch (they are kept on 2-D data for models of up to "
-                            "50,000 parameters while record_internals is on), so only its saved model can be "
-                            "drawn: leave out `epoch`.", field="epoch")
+            raise UserError("This run kept no weights per epoch (small models keep them while record_internals "
+                            "is on), so only its saved model can be drawn: leave out `epoch`.", field="epoch")
         model = _model_file(scheduler, run)
     graph = Graph.model_validate_json(run.graph_json)
     head = output_head(graph)

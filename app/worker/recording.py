@@ -127,8 +127,9 @@ class Probe:
                 weights = np.asarray(kernel) if kernel is not None else np.concatenate(
                     [np.asarray(w).reshape(-1) for w in layer.trainable_weights])
                 entry["weights"] = histogram(weights, self.bins)
-                if squares is not None:
-                    entry["gradient_norm"] = round(math.sqrt(squares[index]), 9)
+                if squares is not None:  # None when the loss is not a number (a diverged run)
+                    norm = math.sqrt(squares[index])
+                    entry["gradient_norm"] = round(norm, 9) if math.isfinite(norm) else None
             if described["watch"] == "dead":
                 entry["dead"] = dead_share(values)
             elif described["watch"] == "saturated":
@@ -230,13 +231,19 @@ class InternalsRecorder(keras.callbacks.Callback):
 
     def _record(self, epoch: int) -> None:
         self.records.append(self.probe.record(epoch))
-        write_json(self.run_dir / INTERNALS, {**self.probe.header, "records": self.records})
+        try:
+            write_json(self.run_dir / INTERNALS, {**self.probe.header, "records": self.records})
+        except OSError:
+            pass  # a full disk: the next record writes them all again; the checkpoint reports the disk
 
     def flush(self) -> None:
         """Write the weights kept per epoch, in one file: called once training has ended, however it ended
         (one write is cheaper than one per epoch, and the weights are only read after the run)."""
         if self.snapshots:
-            write_snapshots(self.run_dir, self.snapshots)
+            try:
+                write_snapshots(self.run_dir, self.snapshots)
+            except OSError:
+                pass  # a full disk: the run's own result matters more than these extra views
 
 
 # --- weights per epoch -----------------------------------------------------------------------------------
@@ -255,8 +262,12 @@ def write_snapshots(run_dir: Path, snapshots: dict[int, list[np.ndarray]]) -> No
     arrays = {f"e{epoch}_{i}": w for epoch, weights in snapshots.items() for i, w in enumerate(weights)}
     path = run_dir / EPOCH_WEIGHTS
     tmp = path.with_name(f"tmp-{path.name}")
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types the keywords as allow_pickle
-    os.replace(tmp, path)
+    try:
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types the keywords as allow_pickle
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a partial file would only take the space that is missing
+        raise
 
 
 def read_snapshot(run_dir: Path, epoch: int) -> list[np.ndarray]:

@@ -340,8 +340,8 @@ class _Progress(keras.callbacks.Callback):
             _save_model(self.model, self.run_dir / CHECKPOINT)
             # Written second, so the epoch it names is always the one in checkpoint.keras or older.
             write_json(self.run_dir / CHECKPOINT_STATE,
-                        {"epoch": done, "epochs": self.config.epochs, "history": self.history,
-                         "config": self.config.get_config(), "saved_at": time.time()})
+                       {"epoch": done, "epochs": self.config.epochs, "history": self.history,
+                        "config": self.config.get_config(), "saved_at": time.time()})
         except OSError as exc:  # a full disk, most likely: the earlier checkpoint is still whole
             raise _StopTraining(RunState.FAILED,
                                 _not_saved(f"the checkpoint of epoch {done}", exc, self.checkpoint_epoch)) from exc

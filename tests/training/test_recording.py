@@ -21,7 +21,7 @@ from app.worker.build import build_model
 from app.worker.evaluate import prepare_targets
 from app.worker.internals import single_input
 from app.worker.plane import plane_png
-from app.worker.recording import read_snapshot, replay
+from app.worker.recording import Probe, read_snapshot, replay
 from app.worker.train import compile_model
 from tests.factories import stack
 from tests.training.runs import train
@@ -157,3 +157,16 @@ def test_the_decision_boundary_and_the_units_are_drawn_at_any_kept_epoch(blobs_r
 def test_the_recorded_file_is_strict_json(blobs_run):
     run_dir, _ = blobs_run
     json.loads((run_dir / INTERNALS).read_text(), parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+
+
+def test_weights_that_are_not_numbers_still_give_a_strict_json_record(blobs_dir):
+    graph, config = playground(), TrainConfig()
+    model = build_model(graph)
+    compile_model(model, config, logits=False)
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])  # as after a diverged step
+    probe = Probe(model, graph, read_arrays(blobs_dir), read_meta(blobs_dir), config, bins=10)
+    record = probe.record(0)
+    json.dumps(record, allow_nan=False)
+    first = record["layers"]["n2"]
+    assert first["gradient_norm"] is None and first["weights"]["nonfinite"] == 16
+    assert first["weights"]["counts"] == [0] * 10 and first["weights"]["mean"] is None
