@@ -52,7 +52,8 @@ def test_dense_starter_learns_digits_and_leaves_a_model_a_checkpoint_and_a_repor
         assert batch["global_step"] == (batch["epoch"] - 1) * 34 + batch["step"], batch
 
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "checkpoint.json", "checkpoint.keras", "model.keras", "predictions.png"]
+        "checkpoint.json", "checkpoint.keras", "epoch-weights.npz", "internals.json", "model.keras",
+        "predictions.png"]  # the last two: what was recorded inside (tests/training/test_recording.py)
     assert json.loads((tmp_path / "checkpoint.json").read_text())["epoch"] == 5
 
     report = result["evaluation"]
