@@ -19,7 +19,8 @@ from app.core.initializers import INITIALIZERS
 class Param:
     """One parameter of a layer type.
 
-    kind is one of: int, optional_int (an int or empty), float, bool, choice,
+    kind is one of: int, optional_int (an int or empty), float, optional_float (a number or
+    empty), bool, choice,
     pair (an int or two ints, such as a kernel size), optional_pair (a pair or
     empty), shape (a tuple of positive ints).
     """
@@ -42,6 +43,8 @@ class Param:
             return f"a number from {_num(self.minimum)} {upper} {_num(self.maximum)}"
         if self.kind == "optional_int":
             return f"an integer between {_num(self.minimum)} and {_num(self.maximum)}, or empty for the default"
+        if self.kind == "optional_float":
+            return f"a number from {_num(self.minimum)} up to {_num(self.maximum)}, or empty for none"
         if self.kind == "bool":
             return "true or false"
         if self.kind == "choice":
@@ -97,6 +100,9 @@ class LayerType:
     min_inputs: int = 1
     max_inputs: int | None = 1  # None: any number (merge layers)
     keras_class: str = ""
+    # Keras arguments LayerLab always gives this layer (not offered as parameters), such as the value
+    # range of brightness changes for inputs scaled to 0..1 as LayerLab prepares images.
+    fixed: tuple[tuple[str, Any], ...] = ()
     by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -110,7 +116,8 @@ class LayerType:
 
     @property
     def is_merge(self) -> bool:
-        return self.max_inputs is None
+        """Whether it joins several inputs (Add, Concatenate, Subtract...)."""
+        return self.max_inputs is None or self.max_inputs > 1
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
@@ -180,7 +187,7 @@ def _pool_params(pool_kind: str, dims: int) -> tuple[Param, ...]:
     return (size, strides, _PADDING)
 
 
-LAYER_TYPES: tuple[LayerType, ...] = (
+_BASIC_LAYER_TYPES: tuple[LayerType, ...] = (
     LayerType(
         "Input", "Core",
         "Where data enters the network; its shape is the shape of one sample.",
@@ -328,6 +335,271 @@ LAYER_TYPES: tuple[LayerType, ...] = (
     ),
 )
 
+
+def _rate(default: float, what: str) -> Param:
+    return Param("rate", "float", default, what, minimum=0.0, maximum=1.0, exclusive_maximum=True)
+
+
+def _factor(name: str, default: float, what: str) -> Param:
+    return Param(name, "float", default, what, minimum=0.0, maximum=1.0)
+
+
+_FILTERS = Param("filters", "int", 32, "How many filters, and so how many output channels.", minimum=1, maximum=MAX_DIM)
+_KERNEL_2D = Param("kernel_size", "pair", [3, 3], "The filter's window (height, width).", minimum=1, maximum=MAX_DIM)
+_STRIDES_2D = Param("strides", "pair", [1, 1], "How far the filter moves each step (down, across).",
+                    minimum=1, maximum=MAX_DIM)
+_DEPTH_MULTIPLIER = Param("depth_multiplier", "int", 1, "How many filters each input channel gets of its own.",
+                          minimum=1, maximum=1024)
+_RETURN_SEQUENCES = Param("return_sequences", "bool", False,
+                          "Output every step (to stack another recurrent layer) instead of only the last.")
+_SIZE_2D = (Param("height", "int", 24, "The height of the output images, in pixels.", minimum=1, maximum=MAX_DIM),
+            Param("width", "int", 24, "The width of the output images, in pixels.", minimum=1, maximum=MAX_DIM))
+_UNIT_RANGE = (("value_range", (0.0, 1.0)),)  # LayerLab prepares images as values from 0 to 1
+
+_MORE_LAYER_TYPES: tuple[LayerType, ...] = (
+    # --- convolution -----------------------------------------------------------------------------------
+    LayerType(
+        "Conv2DTranspose", "Convolution",
+        "The reverse of a strided Conv2D: spreads each input value over a window, growing height and width, "
+        "as decoders and image generators do.",
+        (_FILTERS, _KERNEL_2D, _STRIDES_2D, _PADDING, _activation("relu"), _kernel_initializer(), _USE_BIAS),
+    ),
+    LayerType(
+        "SeparableConv2D", "Convolution",
+        "A Conv2D in two cheaper steps: one small filter per input channel, then a 1x1 convolution that "
+        "mixes the channels. Far fewer weights for nearly the same power.",
+        (_FILTERS, _KERNEL_2D, _STRIDES_2D, _PADDING, _DEPTH_MULTIPLIER, _activation("relu"), _USE_BIAS),
+    ),
+    LayerType(
+        "DepthwiseConv2D", "Convolution",
+        "Filters each input channel on its own, without mixing channels: the first step of a separable "
+        "convolution.",
+        (_KERNEL_2D, _STRIDES_2D, _PADDING, _DEPTH_MULTIPLIER, _activation("linear"), _USE_BIAS),
+    ),
+    LayerType(
+        "UpSampling1D", "Reshaping",
+        "Repeats each step of a sequence `size` times, lengthening it.",
+        (Param("size", "int", 2, "How many times each step is repeated.", minimum=1, maximum=1024),),
+    ),
+    LayerType(
+        "UpSampling2D", "Reshaping",
+        "Enlarges an image by repeating (nearest) or blending (bilinear) its pixels; no weights.",
+        (Param("size", "pair", [2, 2], "How many times height and width grow.", minimum=1, maximum=1024),
+         Param("interpolation", "choice", "nearest",
+               "nearest repeats each pixel; bilinear blends neighbours for a smoother image.",
+               choices=("nearest", "bilinear"))),
+    ),
+    LayerType(
+        "ZeroPadding2D", "Reshaping",
+        "Adds rows and columns of zeros around an image, so a following convolution keeps its borders.",
+        (Param("padding", "pair", [1, 1], "Rows of zeros added at the top and the bottom, and columns at each side.",
+               minimum=0, maximum=MAX_DIM),),
+    ),
+    LayerType(
+        "Cropping2D", "Reshaping",
+        "Cuts rows and columns off the edges of an image.",
+        (Param("cropping", "pair", [1, 1], "Rows cut at the top and at the bottom, and columns at each side.",
+               minimum=0, maximum=MAX_DIM),),
+    ),
+    # --- pooling ---------------------------------------------------------------------------------------
+    LayerType(
+        "AveragePooling1D", "Pooling",
+        "Keeps the average of each window along a sequence, shortening it.",
+        _pool_params("average", 1),
+    ),
+    LayerType(
+        "GlobalMaxPooling1D", "Pooling",
+        "Keeps each channel's largest value over the whole sequence: one number per channel.",
+    ),
+    LayerType(
+        "GlobalMaxPooling2D", "Pooling",
+        "Keeps each channel's largest value over the whole image: one number per channel.",
+    ),
+    LayerType(
+        "GlobalAveragePooling1D", "Pooling",
+        "Averages each channel over the whole sequence: one number per channel.",
+    ),
+    # --- sequences -------------------------------------------------------------------------------------
+    LayerType(
+        "SimpleRNN", "Recurrent",
+        "The plainest recurrent layer: each step mixes the input with the previous output. It forgets "
+        "quickly, which is why LSTM and GRU were invented.",
+        (_units(32, "The size of the output at each step."), _activation("tanh"), _RETURN_SEQUENCES,
+         Param("dropout", "float", 0.0, "The share of inputs dropped at each training step.",
+               minimum=0.0, maximum=1.0, exclusive_maximum=True)),
+    ),
+    LayerType(
+        "RepeatVector", "Reshaping",
+        "Repeats a row of features n times, making a sequence of n equal steps (to feed a decoder).",
+        (Param("n", "int", 4, "How many steps the sequence has.", minimum=1, maximum=MAX_DIM),),
+    ),
+    LayerType(
+        "Permute", "Reshaping",
+        "Reorders the axes of each sample: 2,1 swaps steps and features.",
+        (Param("dims", "shape", [2, 1], "The new order of the axes, numbered from 1 (the batch axis does not "
+               "count).", minimum=1, maximum=8),),
+    ),
+    LayerType(
+        "Masking", "Core",
+        "Marks the steps whose values all equal mask_value as padding, so recurrent layers skip them.",
+        (Param("mask_value", "float", 0.0, "The value that marks a padded step.", minimum=-1e6, maximum=1e6),),
+    ),
+    # --- activations as layers -------------------------------------------------------------------------
+    LayerType(
+        "ReLU", "Activations",
+        "relu as a layer, with its options: a ceiling (max_value, 6 gives relu6), a slope for negative "
+        "inputs, and the threshold below which that slope applies.",
+        (Param("max_value", "optional_float", None, "The largest output; empty for no ceiling.",
+               minimum=0.0, maximum=1e6),
+         Param("negative_slope", "float", 0.0, "The slope below the threshold (0: plain relu).",
+               minimum=0.0, maximum=1e6),
+         Param("threshold", "float", 0.0, "Inputs below this value get the negative slope.",
+               minimum=0.0, maximum=1e6)),
+    ),
+    LayerType(
+        "LeakyReLU", "Activations",
+        "Like relu, but negative inputs keep a small slope, so a unit never stops learning entirely.",
+        (Param("negative_slope", "float", 0.3, "The slope for negative inputs.", minimum=0.0, maximum=1e6),),
+    ),
+    LayerType(
+        "PReLU", "Activations",
+        "A leaky relu whose negative slope is learned, one per value of the input.",
+    ),
+    LayerType(
+        "ELU", "Activations",
+        "Like relu for positive inputs, smoothly bending towards -alpha for negative ones.",
+        (Param("alpha", "float", 1.0, "The value negative inputs approach.", minimum=0.0, maximum=1e6),),
+    ),
+    LayerType(
+        "Softmax", "Activations",
+        "Turns scores along an axis into probabilities that sum to 1.",
+        (Param("axis", "int", -1, "The axis whose values are turned into probabilities; -1 is the last.",
+               minimum=-4, maximum=4),),
+    ),
+    # --- merges ----------------------------------------------------------------------------------------
+    LayerType(
+        "Multiply", "Merge",
+        "Multiplies two or more inputs of the same shape value by value, as in a gate.",
+        min_inputs=2, max_inputs=None,
+    ),
+    LayerType(
+        "Subtract", "Merge",
+        "Subtracts the second input from the first, value by value (both of the same shape).",
+        min_inputs=2, max_inputs=2,
+    ),
+    LayerType(
+        "Average", "Merge",
+        "Averages two or more inputs of the same shape value by value, as when combining models.",
+        min_inputs=2, max_inputs=None,
+    ),
+    LayerType(
+        "Maximum", "Merge",
+        "Keeps the largest of two or more inputs of the same shape, value by value.",
+        min_inputs=2, max_inputs=None,
+    ),
+    LayerType(
+        "Minimum", "Merge",
+        "Keeps the smallest of two or more inputs of the same shape, value by value.",
+        min_inputs=2, max_inputs=None,
+    ),
+    # --- normalisation and regularisation --------------------------------------------------------------
+    LayerType(
+        "GroupNormalization", "Normalization",
+        "Normalizes groups of channels within each sample: like BatchNormalization, but independent of "
+        "the batch size. The channels must divide into the groups.",
+        (Param("groups", "int", 8, "How many groups the channels are split into.", minimum=1, maximum=MAX_DIM),
+         Param("epsilon", "float", 0.001, "A small number added to the variance to avoid dividing by zero.",
+               minimum=1e-12, maximum=1.0)),
+    ),
+    LayerType(
+        "UnitNormalization", "Normalization",
+        "Scales each sample's vector to length 1, keeping only its direction.",
+    ),
+    LayerType(
+        "SpatialDropout1D", "Regularization",
+        "Drops whole channels of a sequence during training rather than single values, which suits "
+        "neighbouring steps that are alike.",
+        (_rate(0.2, "The share of channels dropped at each training step."),),
+    ),
+    LayerType(
+        "SpatialDropout2D", "Regularization",
+        "Drops whole feature maps of an image during training rather than single pixels.",
+        (_rate(0.2, "The share of feature maps dropped at each training step."),),
+    ),
+    LayerType(
+        "GaussianNoise", "Regularization",
+        "Adds random noise to every value during training, so the network cannot rely on exact values.",
+        (Param("stddev", "float", 0.1, "How large the noise is (its standard deviation).",
+               minimum=0.0, maximum=1.0),),
+    ),
+    LayerType(
+        "GaussianDropout", "Regularization",
+        "Multiplies every value by random noise centred on 1 during training.",
+        (_rate(0.1, "How strong the noise is, as a dropout rate."),),
+    ),
+    LayerType(
+        "ActivityRegularization", "Regularization",
+        "Adds the size of its inputs to the loss (l1: their absolute values, l2: their squares), "
+        "pushing the layer before it towards small outputs.",
+        (Param("l1", "float", 0.0, "The weight of the sum of absolute values.", minimum=0.0, maximum=1e6),
+         Param("l2", "float", 0.0, "The weight of the sum of squares.", minimum=0.0, maximum=1e6)),
+    ),
+    # --- preprocessing inside the model ----------------------------------------------------------------
+    LayerType(
+        "Resizing", "Preprocessing",
+        "Resizes every image to height x width, so images of one size fit a network made for another.",
+        (*_SIZE_2D, Param("interpolation", "choice", "bilinear", "How new pixels are computed from old ones.",
+                          choices=("bilinear", "nearest", "bicubic", "area"))),
+    ),
+    LayerType(
+        "CenterCrop", "Preprocessing",
+        "Keeps the centre height x width of every image (a smaller image is enlarged first).",
+        _SIZE_2D,
+    ),
+    # --- data augmentation: active in training only ----------------------------------------------------
+    LayerType(
+        "RandomFlip", "Augmentation",
+        "During training, mirrors each image at random; at prediction time it passes images unchanged.",
+        (Param("mode", "choice", "horizontal", "Which flips: left-right, top-bottom, or both.",
+               choices=("horizontal", "vertical", "horizontal_and_vertical")),),
+    ),
+    LayerType(
+        "RandomRotation", "Augmentation",
+        "During training, turns each image by a random angle of up to factor x 360 degrees.",
+        (_factor("factor", 0.1, "The largest turn, as a share of a full circle (0.1 is 36 degrees)."),),
+    ),
+    LayerType(
+        "RandomZoom", "Augmentation",
+        "During training, zooms each image in or out at random by up to height_factor.",
+        (_factor("height_factor", 0.1, "The largest zoom, as a share of the height (0.1 is 10%)."),),
+    ),
+    LayerType(
+        "RandomTranslation", "Augmentation",
+        "During training, shifts each image at random by up to a share of its height and width.",
+        (_factor("height_factor", 0.1, "The largest shift up or down, as a share of the height."),
+         _factor("width_factor", 0.1, "The largest shift left or right, as a share of the width.")),
+    ),
+    LayerType(
+        "RandomContrast", "Augmentation",
+        "During training, strengthens or weakens each image's contrast at random by up to factor.",
+        (_factor("factor", 0.2, "The largest change of contrast (0.2 is 20%)."),),
+        fixed=_UNIT_RANGE,
+    ),
+    LayerType(
+        "RandomBrightness", "Augmentation",
+        "During training, brightens or darkens each image at random by up to factor.",
+        (_factor("factor", 0.2, "The largest change of brightness, as a share of the value range."),),
+        fixed=_UNIT_RANGE,
+    ),
+    LayerType(
+        "RandomCrop", "Augmentation",
+        "During training, cuts a random height x width window out of each image; at prediction time, the "
+        "centre window.",
+        _SIZE_2D,
+    ),
+)
+
+LAYER_TYPES = _BASIC_LAYER_TYPES + _MORE_LAYER_TYPES
 CATALOG: dict[str, LayerType] = {t.name: t for t in LAYER_TYPES}
 
 
@@ -366,7 +638,9 @@ def coerce_param(param: Param, value: Any) -> Any:
         if number is None or not _within(param, number):
             raise fail()
         return number
-    if kind == "float":
+    if kind == "optional_float" and (value is None or value == ""):
+        return None
+    if kind in ("float", "optional_float"):
         real = _as_float(value)
         if real is None or not _within(param, real):
             raise fail()

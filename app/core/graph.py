@@ -129,6 +129,9 @@ def _check_input_count(graph: Graph, node: Node) -> None:
     if layer_type.is_merge and count < layer_type.min_inputs:
         raise UserError(f"{node.type} joins two or more layers; it received {count}. Choose at "
                         "least two layers for its inputs.", layer_id=node.id, field="inputs")
+    if layer_type.is_merge and layer_type.max_inputs is not None and count > layer_type.max_inputs:
+        raise UserError(f"{node.type} joins exactly {layer_type.max_inputs} layers; it received {count}.",
+                        layer_id=node.id, field="inputs")
     if not layer_type.is_input and not layer_type.is_merge and count != 1:
         raise UserError(f"{node.type} takes exactly one input; it received {count}.",
                         layer_id=node.id, field="inputs")

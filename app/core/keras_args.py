@@ -20,4 +20,5 @@ def keras_kwargs(node: Node) -> dict[str, Any]:
         if param.kind in ("pair", "optional_pair", "shape") and value is not None:
             value = tuple(value)
         kwargs[param.name] = value
+    kwargs.update(layer_type.fixed)
     return kwargs

@@ -175,6 +175,23 @@ def _one_int(value: Any) -> Any:
     return value
 
 
+def _symmetric(value: Any) -> Any:
+    """Keras writes padding and cropping as ((top, bottom), (left, right)); the catalog has (height, width), the
+    same on both sides. An uneven one stays as it is, to be refused by name."""
+    if (isinstance(value, list) and len(value) == 2 and all(isinstance(v, list) and len(v) == 2 for v in value)
+            and all(v[0] == v[1] for v in value)):
+        return [value[0][0], value[1][0]]
+    return value
+
+
+def _factor(value: Any) -> Any:
+    """Keras writes a random augmentation's factor f out as its range: (-f, f), or (0, f) for contrast."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value) \
+            and value[0] in (0, -value[1]):
+        return value[1]
+    return value
+
+
 def _conv(pair: bool) -> dict[str, Rule]:
     size = None if pair else _one_int
     return {
@@ -256,6 +273,71 @@ RULES: dict[str, dict[str, Rule]] = {
     "Add": {},
     "Concatenate": {"axis": Param("axis")},
 }
+
+def _offered(type_name: str, **others: Rule) -> dict[str, Rule]:
+    """Each catalog parameter of the type read as itself, and Keras' other settings as given."""
+    return {**{param.name: Param(param.name) for param in CATALOG[type_name].params}, **others}
+
+
+_CALLED_IN_TRAINING_MODE = frozenset(t.keras_class for t in CATALOG.values()
+                                     if t.category in ("Augmentation", "Preprocessing"))
+_IMAGE_ONLY: dict[str, Rule] = {"data_format": _CHANNELS_LAST, "seed": TrainingOnly(None)}
+_FILLING: dict[str, Rule] = {"fill_mode": Fixed(("reflect",)), "fill_value": Fixed((0.0, 0)),
+                             "interpolation": Fixed(("bilinear",))}
+_UNIT_VALUE_RANGE = Fixed(([0.0, 1.0], [0, 1]))
+_DEPTHWISE: dict[str, Rule] = {
+    "data_format": _CHANNELS_LAST, "dilation_rate": Fixed(([1, 1], 1)),
+    "depthwise_initializer": TrainingOnly("glorot_uniform"), "bias_initializer": TrainingOnly("zeros"),
+    "depthwise_regularizer": TrainingOnly(), "depthwise_constraint": TrainingOnly(), "bias_regularizer": TrainingOnly(),
+    "bias_constraint": TrainingOnly(), "activity_regularizer": TrainingOnly()}
+_GLOBAL_POOL: dict[str, Rule] = {"data_format": _CHANNELS_LAST, "keepdims": Fixed((False,))}
+
+RULES.update({
+    "Conv2DTranspose": {**_conv(pair=True), "output_padding": Fixed((None,))},
+    "SeparableConv2D": _offered("SeparableConv2D", **_DEPTHWISE, pointwise_initializer=TrainingOnly("glorot_uniform"),
+                                pointwise_regularizer=TrainingOnly(), pointwise_constraint=TrainingOnly()),
+    "DepthwiseConv2D": _offered("DepthwiseConv2D", **_DEPTHWISE),
+    "UpSampling1D": _offered("UpSampling1D"),
+    "UpSampling2D": _offered("UpSampling2D", data_format=_CHANNELS_LAST),
+    "ZeroPadding2D": {"padding": Param("padding", _symmetric), "data_format": _CHANNELS_LAST},
+    "Cropping2D": {"cropping": Param("cropping", _symmetric), "data_format": _CHANNELS_LAST},
+    "AveragePooling1D": _pool(pair=False),
+    "GlobalMaxPooling1D": _GLOBAL_POOL,
+    "GlobalMaxPooling2D": _GLOBAL_POOL,
+    "GlobalAveragePooling1D": _GLOBAL_POOL,
+    "SimpleRNN": {key: rule for key, rule in _recurrent(gru=False).items()
+                  if key not in ("recurrent_activation", "unit_forget_bias", "implementation", "use_cudnn")},
+    "RepeatVector": _offered("RepeatVector"),
+    "Permute": _offered("Permute"),
+    "Masking": _offered("Masking"),
+    "ReLU": _offered("ReLU"),
+    "LeakyReLU": _offered("LeakyReLU"),
+    "PReLU": {"alpha_initializer": TrainingOnly("zeros"), "alpha_regularizer": TrainingOnly(),
+              "alpha_constraint": TrainingOnly(), "shared_axes": Fixed((None,))},
+    "ELU": _offered("ELU"),
+    "Softmax": _offered("Softmax"),
+    **{merge: {} for merge in ("Multiply", "Subtract", "Average", "Maximum", "Minimum")},
+    "GroupNormalization": {**_normalization(batch=False), "groups": Param("groups")},
+    "UnitNormalization": {"axis": Fixed((-1, [-1]))},
+    "SpatialDropout1D": _offered("SpatialDropout1D", seed=TrainingOnly(None)),
+    "SpatialDropout2D": _offered("SpatialDropout2D", **_IMAGE_ONLY),
+    "GaussianNoise": _offered("GaussianNoise", seed=TrainingOnly(None)),
+    "GaussianDropout": _offered("GaussianDropout", seed=TrainingOnly(None)),
+    "ActivityRegularization": _offered("ActivityRegularization"),
+    "Resizing": _offered("Resizing", data_format=_CHANNELS_LAST, crop_to_aspect_ratio=Fixed((False,)),
+                         pad_to_aspect_ratio=Fixed((False,)), fill_mode=Fixed(("constant",)),
+                         fill_value=Fixed((0.0, 0)), antialias=Fixed((False,))),
+    "CenterCrop": _offered("CenterCrop", data_format=_CHANNELS_LAST),
+    "RandomFlip": _offered("RandomFlip", **_IMAGE_ONLY),
+    "RandomRotation": _offered("RandomRotation", **_IMAGE_ONLY, **_FILLING, factor=Param("factor", _factor)),
+    "RandomZoom": _offered("RandomZoom", **_IMAGE_ONLY, **_FILLING, width_factor=Fixed((None,))),
+    "RandomTranslation": _offered("RandomTranslation", **_IMAGE_ONLY, **_FILLING),
+    "RandomContrast": _offered("RandomContrast", **_IMAGE_ONLY, value_range=_UNIT_VALUE_RANGE,
+                               factor=Param("factor", _factor)),
+    "RandomBrightness": _offered("RandomBrightness", **_IMAGE_ONLY, value_range=_UNIT_VALUE_RANGE,
+                                 factor=Param("factor", _factor)),
+    "RandomCrop": _offered("RandomCrop", **_IMAGE_ONLY),
+})
 # Keras' defaults for each initializer's own settings; others are noted as not imported.
 _INITIALIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "random_normal": {"mean": 0.0, "stddev": 0.05}, "truncated_normal": {"mean": 0.0, "stddev": 0.05},
@@ -439,7 +521,10 @@ def _inbound(layer: _Layer, nodes: Any) -> list[str]:
         raise _refusal(f"{layer.label} cannot be imported: its call arguments are not an object.", layer.name,
                        layer.class_name)
     for key, value in kwargs.items():
-        if not (key in ("training", "mask") and value in (None, False)):
+        # Keras itself writes training=True for the preprocessing and augmentation layers it builds; the model
+        # still runs them in inference mode when it predicts.
+        keras_own = key == "training" and value is True and layer.class_name in _CALLED_IN_TRAINING_MODE
+        if not keras_own and not (key in ("training", "mask") and value in (None, False)):
             raise _refusal(f"{layer.label} cannot be imported: it is called with {key}={shown(value)}, which "
                            f"LayerLab cannot rebuild. Expected no call arguments besides its inputs. "
                            f"Received: {key}={shown(value)}", layer.name, layer.class_name)
@@ -561,7 +646,7 @@ def _params(plan: ImportPlan, layer: _Layer, type_name: str) -> dict[str, Any]:
         elif rule is None and value not in (None, False, [], {}, ""):
             raise _refusal(f"{layer.label} cannot be imported: LayerLab cannot rebuild its setting `{key}`. Expected "
                            f"no value for it. Received: {key}={_text(value)}", layer.name, layer.class_name)
-    if layer.class_name in ("MaxPooling1D", "MaxPooling2D", "AveragePooling2D") and \
+    if layer.class_name in ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D") and \
             params.get("strides") == params.get("pool_size"):
         params["strides"] = None  # Keras writes the default (the pool size) out
     _common(plan, layer)

@@ -170,16 +170,6 @@ def _recurrent(type_name: str, gates: int) -> Callable[[dict[str, Any], list[Sha
     return infer
 
 
-def _add(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
-    first = shapes[0]
-    for other in shapes[1:]:
-        if other != first:
-            listed = " and ".join(describe(s) for s in shapes)
-            raise ShapeError(f"Add needs inputs of the same shape but got {listed}. Change the "
-                             "layers feeding it so their outputs match, or use Concatenate.", field="inputs")
-    return LayerShape(first, 0)
-
-
 def _concatenate(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
     rank = len(shapes[0])
     axis = p["axis"]
@@ -195,6 +185,167 @@ def _concatenate(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
     joined = list(shapes[0])
     joined[index] = sum(s[index] for s in shapes)
     return LayerShape(tuple(joined), 0)
+
+
+def _image(type_name: str, shape: Shape, fix: str = "It works on images: put it before any Flatten or Dense "
+           "layer.") -> tuple[int, int, int]:
+    _need_rank(type_name, shape, 3, "(batch, height, width, channels)", fix)
+    return shape[0], shape[1], shape[2]
+
+
+def _sequence(type_name: str, shape: Shape) -> tuple[int, int]:
+    _need_rank(type_name, shape, 2, "(batch, steps, channels)",
+               "It works on sequences: feed it an Embedding, a Conv1D or a recurrent layer with return_sequences on.")
+    return shape[0], shape[1]
+
+
+def _conv2d_transpose(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    height, width, channels = _image("Conv2DTranspose", shapes[0])
+    (kh, kw), (sh, sw) = p["kernel_size"], p["strides"]
+    if p["padding"] == "same":
+        out = (height * sh, width * sw)
+    else:
+        out = ((height - 1) * sh + max(kh, sh), (width - 1) * sw + max(kw, sw))
+    weights = kh * kw * channels * p["filters"] + (p["filters"] if p["use_bias"] else 0)
+    return LayerShape((*out, p["filters"]), weights)
+
+
+def _depthwise(type_name: str) -> Callable[[dict[str, Any], list[Shape]], LayerShape]:
+    """SeparableConv2D (a depthwise step, then a 1x1 step to `filters`) and DepthwiseConv2D (the first alone)."""
+    def infer(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+        height, width, channels = _image(type_name, shapes[0])
+        (kh, kw), (sh, sw) = p["kernel_size"], p["strides"]
+        out_h = _window(height, kh, sh, p["padding"], type_name, "height", "kernel_size")
+        out_w = _window(width, kw, sw, p["padding"], type_name, "width", "kernel_size")
+        depthwise = kh * kw * channels * p["depth_multiplier"]
+        if type_name == "DepthwiseConv2D":
+            out = channels * p["depth_multiplier"]
+            return LayerShape((out_h, out_w, out), depthwise + (out if p["use_bias"] else 0))
+        pointwise = channels * p["depth_multiplier"] * p["filters"]
+        return LayerShape((out_h, out_w, p["filters"]),
+                          depthwise + pointwise + (p["filters"] if p["use_bias"] else 0))
+    return infer
+
+
+def _upsampling1d(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    steps, channels = _sequence("UpSampling1D", shapes[0])
+    return LayerShape((steps * p["size"], channels), 0)
+
+
+def _upsampling2d(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    height, width, channels = _image("UpSampling2D", shapes[0])
+    return LayerShape((height * p["size"][0], width * p["size"][1], channels), 0)
+
+
+def _zero_padding2d(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    height, width, channels = _image("ZeroPadding2D", shapes[0])
+    return LayerShape((height + 2 * p["padding"][0], width + 2 * p["padding"][1], channels), 0)
+
+
+def _cropping2d(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    height, width, channels = _image("Cropping2D", shapes[0])
+    (ch, cw) = p["cropping"]
+    for size, cut, axis in ((height, ch, "height"), (width, cw, "width")):
+        if 2 * cut >= size:
+            raise ShapeError(f"Cropping2D cuts {cut} from each side of an input {size} high/wide in its {axis}, which "
+                             f"leaves nothing. Cut at most {(size - 1) // 2} from each side.", field="cropping")
+    return LayerShape((height - 2 * ch, width - 2 * cw, channels), 0)
+
+
+def _global_pool_over(type_name: str, rank: int) -> Callable[[dict[str, Any], list[Shape]], LayerShape]:
+    def infer(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+        shape = shapes[0]
+        if rank == 2:
+            _sequence(type_name, shape)
+        else:
+            _image(type_name, shape, "It pools each channel over an image: put it after a Conv2D or pooling layer.")
+        return LayerShape((shape[-1],), 0)
+    return infer
+
+
+def _simple_rnn(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    steps, features = _sequence("SimpleRNN", shapes[0])
+    units = p["units"]
+    output = (steps, units) if p["return_sequences"] else (units,)
+    return LayerShape(output, units * (features + units) + units)
+
+
+def _repeat_vector(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    (shape,) = shapes
+    _need_rank("RepeatVector", shape, 1, "(batch, features)", "Put it after a Dense layer or a Flatten.")
+    return LayerShape((p["n"], shape[0]), 0)
+
+
+def _permute(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    (shape,) = shapes
+    dims = list(p["dims"])
+    if sorted(dims) != list(range(1, len(shape) + 1)):
+        axes = ",".join(str(i) for i in range(1, len(shape) + 1))
+        raise ShapeError(f"Permute's dims must list each axis of the input {describe(shape)} once, numbered from 1 "
+                         f"(for example {axes[::-1] if len(shape) == 2 else axes}); got "
+                         f"{','.join(map(str, dims))}.", field="dims")
+    return LayerShape(tuple(shape[d - 1] for d in dims), 0)
+
+
+def _prelu(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    return LayerShape(shapes[0], math.prod(shapes[0]))
+
+
+def _softmax(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    rank = len(shapes[0])
+    if not -rank <= p["axis"] <= rank or p["axis"] == 0:
+        batch = " (axis 0 is the batch: probabilities across samples make no sense)" if p["axis"] == 0 else ""
+        raise ShapeError(f"Softmax's axis {p['axis']} does not exist for inputs of shape {describe(shapes[0])}"
+                         f"{batch}; use -1 for the last axis.", field="axis")
+    return LayerShape(shapes[0], 0)
+
+
+def _same_shapes(type_name: str) -> Callable[[dict[str, Any], list[Shape]], LayerShape]:
+    """Merges value by value (Add, Multiply, Subtract...): every input has the same shape."""
+    def infer(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+        first = shapes[0]
+        for other in shapes[1:]:
+            if other != first:
+                listed = " and ".join(describe(s) for s in shapes)
+                raise ShapeError(f"{type_name} needs inputs of the same shape but got {listed}. Change the layers "
+                                 "feeding it so their outputs match, or use Concatenate.", field="inputs")
+        return LayerShape(first, 0)
+    return infer
+
+
+def _group_norm(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    channels = shapes[0][-1]
+    if channels % p["groups"]:
+        raise ShapeError(f"GroupNormalization splits the {channels} channels of its input into {p['groups']} groups, "
+                         "but they do not divide evenly. Choose a number of groups that divides "
+                         f"{channels}.", field="groups")
+    return LayerShape(shapes[0], 2 * channels)
+
+
+def _spatial_dropout(type_name: str, rank: int) -> Callable[[dict[str, Any], list[Shape]], LayerShape]:
+    def infer(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+        if rank == 2:
+            _sequence(type_name, shapes[0])
+        else:
+            _image(type_name, shapes[0])
+        return LayerShape(shapes[0], 0)
+    return infer
+
+
+def _image_same(type_name: str) -> Callable[[dict[str, Any], list[Shape]], LayerShape]:
+    """Image augmentation: the same shape out, for images only."""
+    def infer(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+        _image(type_name, shapes[0], "Augmentation works on images: put it right after the Input.")
+        return LayerShape(shapes[0], 0)
+    return infer
+
+
+def _image_resized(type_name: str) -> Callable[[dict[str, Any], list[Shape]], LayerShape]:
+    """Resizing, CenterCrop and RandomCrop: height x width out, the channels kept."""
+    def infer(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+        _, _, channels = _image(type_name, shapes[0])
+        return LayerShape((p["height"], p["width"], channels), 0)
+    return infer
 
 
 RULES: dict[str, Callable[[dict[str, Any], list[Shape]], LayerShape]] = {
@@ -215,8 +366,49 @@ RULES: dict[str, Callable[[dict[str, Any], list[Shape]], LayerShape]] = {
     "Embedding": _embedding,
     "LSTM": _recurrent("LSTM", 4),
     "GRU": _recurrent("GRU", 3),
-    "Add": _add,
+    "Add": _same_shapes("Add"),
     "Concatenate": _concatenate,
+    "Conv2DTranspose": _conv2d_transpose,
+    "SeparableConv2D": _depthwise("SeparableConv2D"),
+    "DepthwiseConv2D": _depthwise("DepthwiseConv2D"),
+    "UpSampling1D": _upsampling1d,
+    "UpSampling2D": _upsampling2d,
+    "ZeroPadding2D": _zero_padding2d,
+    "Cropping2D": _cropping2d,
+    "AveragePooling1D": _pool1d("AveragePooling1D"),
+    "GlobalMaxPooling1D": _global_pool_over("GlobalMaxPooling1D", 2),
+    "GlobalMaxPooling2D": _global_pool_over("GlobalMaxPooling2D", 3),
+    "GlobalAveragePooling1D": _global_pool_over("GlobalAveragePooling1D", 2),
+    "SimpleRNN": _simple_rnn,
+    "RepeatVector": _repeat_vector,
+    "Permute": _permute,
+    "Masking": _same,
+    "ReLU": _same,
+    "LeakyReLU": _same,
+    "PReLU": _prelu,
+    "ELU": _same,
+    "Softmax": _softmax,
+    "Multiply": _same_shapes("Multiply"),
+    "Subtract": _same_shapes("Subtract"),
+    "Average": _same_shapes("Average"),
+    "Maximum": _same_shapes("Maximum"),
+    "Minimum": _same_shapes("Minimum"),
+    "GroupNormalization": _group_norm,
+    "UnitNormalization": _same,
+    "SpatialDropout1D": _spatial_dropout("SpatialDropout1D", 2),
+    "SpatialDropout2D": _spatial_dropout("SpatialDropout2D", 3),
+    "GaussianNoise": _same,
+    "GaussianDropout": _same,
+    "ActivityRegularization": _same,
+    "Resizing": _image_resized("Resizing"),
+    "CenterCrop": _image_resized("CenterCrop"),
+    "RandomFlip": _image_same("RandomFlip"),
+    "RandomRotation": _image_same("RandomRotation"),
+    "RandomZoom": _image_same("RandomZoom"),
+    "RandomTranslation": _image_same("RandomTranslation"),
+    "RandomContrast": _image_same("RandomContrast"),
+    "RandomBrightness": _image_same("RandomBrightness"),
+    "RandomCrop": _image_resized("RandomCrop"),
 }
 
 

@@ -199,7 +199,7 @@ def test_a_lambda_hidden_inside_another_layers_settings_is_refused(tmp_path):
      "custom class"),
     (dense("d", "-", kernel_initializer={"module": "my_pkg", "class_name": "Mine", "config": {},
                                          "registered_name": "my_pkg>Mine"}), "custom class"),
-    (layer("SimpleRNN", "rnn", {"units": 3}), "does not offer SimpleRNN"),
+    (layer("ConvLSTM2D", "rnn", {"filters": 3}), "does not offer ConvLSTM2D"),
     (dense("d", "-", activation="relu6"), "Expected one of linear, relu"),
     (dense("d", "-", kernel_initializer=initializer("VarianceScaling", scale=2.0)), "Expected one of glorot_uniform"),
     (dense("d", "-", units=0), "Expected an integer between 1 and 1000000. Received: units=0"),
