@@ -24,7 +24,7 @@ INPUT_FOR = {
     "SpatialDropout2D": [8, 8, 3], "GaussianNoise": [8], "GaussianDropout": [8], "ActivityRegularization": [8],
     "Resizing": [28, 28, 1], "CenterCrop": [28, 28, 1], "RandomFlip": [28, 28, 1], "RandomRotation": [28, 28, 1],
     "RandomZoom": [28, 28, 1], "RandomTranslation": [28, 28, 1], "RandomContrast": [28, 28, 1],
-    "RandomBrightness": [28, 28, 1], "RandomCrop": [28, 28, 1],
+    "RandomBrightness": [28, 28, 1],
 }
 
 

@@ -591,15 +591,24 @@ _MORE_LAYER_TYPES: tuple[LayerType, ...] = (
         (_factor("factor", 0.2, "The largest change of brightness, as a share of the value range."),),
         fixed=_UNIT_RANGE,
     ),
-    LayerType(
-        "RandomCrop", "Augmentation",
-        "During training, cuts a random height x width window out of each image; at prediction time, the "
-        "centre window.",
-        _SIZE_2D,
-    ),
 )
 
-LAYER_TYPES = _BASIC_LAYER_TYPES + _MORE_LAYER_TYPES
+# Layer types that can hold weights get a `trainable` switch: off, training leaves their weights as they are.
+_TRAINABLE = Param("trainable", "bool", True,
+                   "Off: training leaves this layer's weights as they are (frozen), as when reusing a trained network.")
+_WITH_WEIGHTS = frozenset({
+    "Dense", "Conv1D", "Conv2D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "BatchNormalization",
+    "LayerNormalization", "GroupNormalization", "Embedding", "LSTM", "GRU", "SimpleRNN", "PReLU"})
+
+
+def _with_trainable(layer_type: LayerType) -> LayerType:
+    if layer_type.name not in _WITH_WEIGHTS:
+        return layer_type
+    return LayerType(layer_type.name, layer_type.category, layer_type.help, (*layer_type.params, _TRAINABLE),
+                     layer_type.min_inputs, layer_type.max_inputs, layer_type.keras_class, layer_type.fixed)
+
+
+LAYER_TYPES = tuple(_with_trainable(t) for t in _BASIC_LAYER_TYPES + _MORE_LAYER_TYPES)
 CATALOG: dict[str, LayerType] = {t.name: t for t in LAYER_TYPES}
 
 

@@ -336,7 +336,6 @@ RULES.update({
                                factor=Param("factor", _factor)),
     "RandomBrightness": _offered("RandomBrightness", **_IMAGE_ONLY, value_range=_UNIT_VALUE_RANGE,
                                  factor=Param("factor", _factor)),
-    "RandomCrop": _offered("RandomCrop", **_IMAGE_ONLY),
 })
 # Keras' defaults for each initializer's own settings; others are noted as not imported.
 _INITIALIZER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -629,6 +628,9 @@ def _params(plan: ImportPlan, layer: _Layer, type_name: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     rules = RULES[layer.class_name]
     for key, value in config.items():
+        if key == "trainable" and "trainable" in CATALOG[type_name].by_name:
+            params["trainable"] = value is not False
+            continue
         if key in _COMMON_KEYS:
             continue
         rule = rules.get(key)
@@ -696,8 +698,8 @@ def _text(value: Any) -> str:
 
 
 def _common(plan: ImportPlan, layer: _Layer) -> None:
-    if layer.config.get("trainable") is False:
-        plan.not_imported.append(f"trainable=False of {layer.name}: LayerLab trains every layer")
+    if layer.config.get("trainable") is False and "trainable" not in CATALOG[_TYPE_OF_CLASS[layer.class_name]].by_name:
+        plan.not_imported.append(f"trainable=False of {layer.name}: it has no weights to freeze")
     dtype = layer.config.get("dtype")
     name = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
     if isinstance(dtype, dict) and dtype.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy", "Policy"):

@@ -341,7 +341,7 @@ def _image_same(type_name: str) -> Callable[[dict[str, Any], list[Shape]], Layer
 
 
 def _image_resized(type_name: str) -> Callable[[dict[str, Any], list[Shape]], LayerShape]:
-    """Resizing, CenterCrop and RandomCrop: height x width out, the channels kept."""
+    """Resizing and CenterCrop: height x width out, the channels kept."""
     def infer(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
         _, _, channels = _image(type_name, shapes[0])
         return LayerShape((p["height"], p["width"], channels), 0)
@@ -408,11 +408,13 @@ RULES: dict[str, Callable[[dict[str, Any], list[Shape]], LayerShape]] = {
     "RandomTranslation": _image_same("RandomTranslation"),
     "RandomContrast": _image_same("RandomContrast"),
     "RandomBrightness": _image_same("RandomBrightness"),
-    "RandomCrop": _image_resized("RandomCrop"),
 }
 
 
 def infer_layer(type_name: str, params: dict[str, Any], input_shapes: list[Shape]) -> LayerShape:
     if type_name == "Input":
         return LayerShape(tuple(params["shape"]), 0)
-    return RULES[type_name](params, input_shapes)
+    inferred = RULES[type_name](params, input_shapes)
+    if params.get("trainable", True) is False:  # frozen: every weight counts as non-trainable, as in Keras
+        return LayerShape(inferred.output, 0, inferred.params)
+    return inferred

@@ -227,6 +227,7 @@ def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig,
     inputs = [n for n in graph.nodes if n.type == "Input"]
     if len(inputs) == 1:
         issues += check_input(inputs[0].params.get("shape", []), meta, inputs[0].id)
+    issues += check_something_trains(graph, report)
     if config.class_weight != "none" and meta.task != "classification":
         issues.append(Issue(f"class_weight {config.class_weight} weighs classes, but {meta.name} is a regression "
                             "task: choose none.", field="class_weight"))
@@ -239,6 +240,17 @@ def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig,
     else:
         issues += check_fit(head.units, head.activation, meta, config, layer_id=head.layer_id)
     return issues
+
+
+def check_something_trains(graph: Graph, report: Report) -> list[Issue]:
+    """A model whose every layer with weights is frozen would train nothing."""
+    frozen = [n for n in graph.nodes if n.params.get("trainable") is False and n.id in report.shapes]
+    if not frozen or report.trainable_params or not report.total_params:
+        return []
+    last = frozen[-1]
+    return [Issue(f"Every layer with weights is frozen (trainable off), so training would change nothing. Turn "
+                  f"trainable on for at least one layer, such as {last.name}, the last one frozen.", last.id,
+                  field="trainable")]
 
 
 # Layers that work on the last axis only: a stack of them keeps an image's height and width.

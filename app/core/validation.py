@@ -67,6 +67,10 @@ class Report:
         return sum(s.params for s in self.shapes.values())
 
     @property
+    def trainable_params(self) -> int:
+        return sum(s.trainable for s in self.shapes.values())
+
+    @property
     def activation_values(self) -> int:
         return sum(math.prod(s.output) for s in self.shapes.values())
 

@@ -96,7 +96,7 @@ def run_out(session: Session, scheduler: Scheduler, run: RunRecord, detail: bool
         "model_is_final": bool(model and model[0] == FINAL_MODEL),
     }
     if detail:
-        out.update(metrics=history, graph=graph.model_dump())
+        out.update(metrics=history, graph=graph.model_dump(), started_from=_started_from(session, run, graph))
     return out
 
 
@@ -218,6 +218,18 @@ def parse_ids(text: str) -> list[int]:
         raise UserError(f"Choose {MIN_COMPARED} to {MAX_COMPARED} different runs to compare; "
                         f"{len(ids)} {'was' if len(ids) == 1 else 'were'} given.", field="ids")
     return ids
+
+
+def _started_from(session: Session, run: RunRecord, graph: Graph) -> dict[str, list[str]] | None:
+    """For a run that began from trained weights (an imported or reused model): the layers that got them, and
+    the layers with weights that started fresh (renamed, reshaped or new)."""
+    started = runs.first_start(session, run.id)
+    loaded = list((started or {}).get("initial_weights") or [])
+    if not loaded:
+        return None
+    report = validate(graph)
+    weighted = [n.name for n in graph.nodes if n.id in report.shapes and report.shapes[n.id].params]
+    return {"loaded": loaded, "fresh": [name for name in weighted if name not in loaded]}
 
 
 def _setup_key(run: RunRecord) -> str:

@@ -60,6 +60,7 @@ class ImportedWeights:
     path: Path
     layer_keys: dict[str, str]  # layer name -> its group under `layers/` in the file
     layers: list[str]           # the layers that have weights
+    source: str = ""            # where they came from: the uploaded file's name, or `run <id>`
 
 
 def imports_folder(settings: Settings, workspace_id: str) -> Path:
@@ -67,11 +68,13 @@ def imports_folder(settings: Settings, workspace_id: str) -> Path:
 
 
 def import_model(session: Session, settings: Settings, worker: WarmWorker, workspace_id: str, uploaded: Path,
-                 filename: str, name: str | None = None) -> ImportResult:
-    """A new model from an uploaded .keras file or Keras JSON config; refused imports store nothing."""
+                 filename: str, name: str | None = None, is_upload: bool = True) -> ImportResult:
+    """A new model from an uploaded .keras file or Keras JSON config (or, not an upload, a run's own saved
+    model); refused imports store nothing."""
     size = uploaded.stat().st_size
     name = check_model_name(name) if name else None
-    check_upload_allowed(session, workspace_id, size)
+    if is_upload:
+        check_upload_allowed(session, workspace_id, size)
     _check_room_for_a_model(session, settings, workspace_id)
     storage.check_quota(session, settings, workspace_id, adding=size)
     staged = uploaded.parent / f"{uuid.uuid4().hex}.weights.h5"
@@ -161,7 +164,8 @@ def imported_weights(settings: Settings, record: ModelRecord) -> ImportedWeights
             continue  # an earlier model with the same id
         path = note.parent / str(facts.get("weights"))
         if path.parent == note.parent and path.is_file():
-            return ImportedWeights(path, dict(facts.get("layer_keys") or {}), list(facts.get("layers") or []))
+            return ImportedWeights(path, dict(facts.get("layer_keys") or {}), list(facts.get("layers") or []),
+                                   str(facts.get("source") or ""))
     return None
 
 

@@ -100,6 +100,13 @@ def latest_progress(session: Session, run_id: int) -> dict[str, Any] | None:
     return {"type": row[0], **json.loads(row[1])} if row else None
 
 
+def first_start(session: Session, run_id: int) -> dict[str, Any] | None:
+    """The run's first `started` event: what it began from (a resume continues from its checkpoint)."""
+    row = session.scalar(select(RunEvent.data_json).where(RunEvent.run_id == run_id, RunEvent.type == "started")
+                         .order_by(RunEvent.id).limit(1))
+    return json.loads(row) if row else None
+
+
 def last_event_id(session: Session, run_id: int) -> int:
     return session.scalar(select(func.max(RunEvent.id)).where(RunEvent.run_id == run_id)) or 0
 

@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.core.errors import UserError
 from app.core.runs import RunState
-from app.services import datasets, history, improving
+from app.services import datasets, history, improving, reuse
 from app.services.training import repeat_with_seeds
 from app.store import repository
-from app.web.deps import PageOwner, PageRun, PageViewer, SchedulerDep, SessionDep, SettingsDep
+from app.web.deps import DataWorkerDep, PageOwner, PageRun, PageViewer, SchedulerDep, SessionDep, SettingsDep
 from app.web.errors import status_of
 from app.web.pages import FormDep, redirect_to
 from app.web.templating import render
@@ -123,6 +123,17 @@ def restore(request: Request, run: PageRun, workspace_id: PageOwner, session: Se
     except UserError as exc:
         return show_run(request, session, scheduler, run, exc)
     return redirect_to(request, request.app.url_path_for("editor", model_id=str(model.id)))
+
+
+@router.post("/runs/{run_id}/reuse", name="reuse_run")
+def reuse_weights(request: Request, run: PageRun, workspace_id: PageOwner, session: SessionDep,
+                  settings: SettingsDep, scheduler: SchedulerDep, worker: DataWorkerDep) -> Response:
+    """"Reuse with its weights": a new model with this run's layers and trained weights, to fine-tune."""
+    try:
+        result = reuse.reuse_run(session, settings, scheduler, worker, run, workspace_id)
+    except UserError as exc:
+        return show_run(request, session, scheduler, run, exc)
+    return redirect_to(request, request.app.url_path_for("editor", model_id=str(result.record.id)))
 
 
 @router.post("/runs/{run_id}/train-again", name="train_again")

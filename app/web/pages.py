@@ -21,7 +21,7 @@ from app.core.errors import NotFound, UserError
 from app.core.graph import Graph, check_model_name
 from app.core.starters import STARTERS
 from app.core.training import PARAMS_BY_NAME, output_head
-from app.services import datasets, storage, workshops
+from app.services import datasets, importing, storage, workshops
 from app.services.editing import apply_edit, create_model, describe_model, duplicate_model
 from app.services.training import DATA_DEPENDENT_SETTINGS, next_run_settings
 from app.store import repository, runs
@@ -131,6 +131,7 @@ class Editor:
                                                             member.datasets if member else None),
                 "proposal": datasets.output_proposal(meta) if meta else None,
                 "uploads_allowed": member is None or member.limits.uploads,
+                "kept_weights": importing.imported_weights(self.settings, record),
                 "max_upload_bytes": max_upload,
             })
         status = status_of(error) if error else 200

@@ -109,7 +109,8 @@ def test_a_functional_stack_becomes_a_graph_with_the_catalog_parameters():
     assert [n.type for n in plan.graph.nodes] == ["Input", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Dense"]
     assert nodes["input"].params == {"shape": [28, 28, 1]}
     assert nodes["conv"].params == {"filters": 8, "kernel_size": [3, 3], "strides": [1, 1], "padding": "same",
-                                    "activation": "swish", "kernel_initializer": "he_normal", "use_bias": True}
+                                    "activation": "swish", "kernel_initializer": "he_normal", "use_bias": True,
+                                    "trainable": True}
     assert nodes["pool"].params["strides"] is None  # Keras writes the default (the pool size) out
     assert nodes["out"].params["units"] == 10 and nodes["out"].inputs == [nodes["drop"].id]
     assert plan.weight_keys == {"input": "input_layer", "conv": "conv2d", "pool": "max_pooling2d",
@@ -156,7 +157,8 @@ def test_1d_sizes_and_recurrent_layers_map_onto_the_catalog():
     plan = plan_import(config)
     nodes = {n.name: n.params for n in plan.graph.nodes}
     assert nodes["c"]["kernel_size"] == 3 and nodes["c"]["strides"] == 1 and nodes["p"]["strides"] is None
-    assert nodes["l"] == {"units": 16, "activation": "tanh", "return_sequences": True, "dropout": 0.1}
+    assert nodes["l"] == {"units": 16, "activation": "tanh", "return_sequences": True, "dropout": 0.1,
+                          "trainable": True}
 
 
 def test_settings_that_only_matter_in_training_are_listed_as_not_imported():
@@ -167,7 +169,8 @@ def test_settings_that_only_matter_in_training_are_listed_as_not_imported():
                                                               "config": "my_loss", "registered_name": "function"}}
     plan = plan_import(config)
     text = " | ".join(plan.not_imported)
-    assert "kernel_regularizer=L2 of d" in text and "trainable=False of d" in text and "compile settings" in text
+    assert "kernel_regularizer=L2 of d" in text and "compile settings" in text
+    assert plan.graph.nodes[1].params["trainable"] is False and "trainable" not in text  # a frozen layer stays frozen
 
 
 def test_a_kernel_initializer_with_its_own_settings_keeps_the_kind_and_says_so():

@@ -90,12 +90,14 @@ def test_generated_cases_agree_with_keras(type_name):
             continue  # refused on entry (a parameter out of bounds for this input): nothing to build
         report = validate(graph)
         node = graph.nodes[-1]
-        if not report.ok:
+        if node.id not in report.shapes:  # the layer's own shape check refused it
             assert keras_refuses(graph), (type_name, params, shape, [i.message for i in report.issues])
             continue
         summary = summarize_graph(graph)
         row = next(r for r in summary["layers"] if r["id"] == node.id)
         inferred = report.shapes[node.id]
+        assert (summary["trainable_params"], summary["non_trainable_params"]) == (
+            report.trainable_params, report.total_params - report.trainable_params), (type_name, params, shape)
         assert tuple(row["output_shape"][1:]) == inferred.output, (type_name, params, shape)
         assert row["params"] == inferred.params, (type_name, params, shape)
         accepted += 1

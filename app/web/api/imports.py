@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.core.errors import UserError
-from app.services import importing
+from app.services import importing, reuse
 from app.services.datasets import workspace_folder
+from app.store.tables import RunRecord
 from app.web.api.models import model_out
 from app.web.api.schemas import ModelOut
-from app.web.deps import ApiWorkspace, DataWorkerDep, SettingsDep
+from app.web.deps import ApiRun, ApiWorkspace, DataWorkerDep, SchedulerDep, SettingsDep
 from app.web.uploads import save_upload
 
 router = APIRouter(tags=["import"])
@@ -45,6 +46,31 @@ def _run_import(request: Request, settings: Any, worker: Any, workspace_id: str,
                 name: str | None) -> importing.ImportResult:
     with request.app.state.sessions() as session:
         return importing.import_model(session, settings, worker, workspace_id, path, filename, name)
+
+
+def _reuse(request: Request, settings: Any, scheduler: Any, worker: Any, run_id: int, workspace_id: str,
+           name: str | None) -> ImportOut:
+    with request.app.state.sessions() as session:
+        run = session.get(RunRecord, run_id)
+        return import_out(reuse.reuse_run(session, settings, scheduler, worker, run, workspace_id, name), settings)
+
+
+class ReuseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"name": "Fashion from digits"}})
+
+    name: str | None = Field(None, description="The new model's name; default `Run <id> reused`.")
+
+
+@router.post("/runs/{run_id}/reuse", status_code=201)
+async def reuse_run(run: ApiRun, workspace_id: ApiWorkspace, request: Request, settings: SettingsDep,
+                    scheduler: SchedulerDep, worker: DataWorkerDep, body: ReuseIn | None = None) -> ImportOut:
+    """A new model with the run's layers and trained weights (those of its saved model: the last saved epoch
+    for a run that ended early), to fine-tune. Every run of the new model starts from these weights in each
+    layer whose name and weight shapes are unchanged; a layer you change (an output layer for other classes)
+    starts fresh, and each run's `started` event lists the layers that got weights. Freeze layers with their
+    `trainable` parameter. 409 while the run has no saved model."""
+    return await run_in_threadpool(_reuse, request, settings, scheduler, worker, run.id, workspace_id,
+                                   body.name if body else None)
 
 
 @router.post("/models/import", status_code=201)

@@ -142,6 +142,9 @@ class RunDetail(RunSummary):
 
     metrics: RunMetrics
     graph: dict[str, Any]
+    started_from: dict[str, list[str]] | None = Field(
+        None, description="For a run of an imported or reused model: the layers that began with its trained weights "
+                          "(`loaded`) and those with weights that started fresh (`fresh`).")
 
 
 class RunUpdate(Strict):

@@ -1,0 +1,49 @@
+"""Augmentation layers act in training only: a model with them changes its inputs when training, predicts the
+same every time at inference, and trains and tests through LayerLab like any other model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.core.catalog import CATALOG
+from app.worker.build import build_model
+from tests.factories import stack
+from tests.training.runs import train
+
+pytestmark = pytest.mark.slow
+
+AUGMENTATION = sorted(name for name, t in CATALOG.items() if t.category == "Augmentation")
+
+
+def augmented(*layers: tuple[str, dict]) -> object:
+    return stack(("Input", {"shape": [28, 28, 1]}), *layers, ("Flatten", {}),
+                 ("Dense", {"units": 10, "activation": "softmax"}))
+
+
+@pytest.mark.parametrize("type_name", AUGMENTATION)
+def test_an_augmentation_layer_changes_images_in_training_only(type_name):
+    import keras
+
+    model = build_model(augmented((type_name, {})))
+    layer = model.get_layer(model.layers[1].name)
+    images = np.random.default_rng(0).random((8, 28, 28, 1), dtype="float32")
+    inference = [np.asarray(layer(images, training=False)) for _ in range(2)]
+    assert np.array_equal(inference[0], images) and np.array_equal(inference[1], images)
+    trained = np.asarray(layer(images, training=True))
+    assert trained.shape == images.shape and not np.allclose(trained, images), type_name
+    assert keras.ops.convert_to_numpy(model([images], training=False)).shape == (8, 10)
+
+
+def test_a_model_with_augmentation_trains_and_tests_the_same_twice(digits_dir, tmp_path):
+    graph = augmented(("RandomFlip", {"mode": "horizontal"}), ("RandomRotation", {"factor": 0.05}),
+                      ("RandomZoom", {"height_factor": 0.1}))
+    result, _ = train(graph, digits_dir, tmp_path / "run", {"epochs": 2, "seed": 4})
+    assert result["state"] == "completed", result["message"]
+    import keras
+
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    x = np.load(digits_dir / "arrays.npz")["x_test"][:50]
+    first, second = model.predict(x, verbose=0), model.predict(x, verbose=0)
+    assert np.array_equal(first, second)  # inference ignores the random layers
+    assert result["evaluation"]["accuracy"] > 0.3
