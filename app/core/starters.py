@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.graph import Graph, graph_from_layers
+from app.core.graph import Graph, add_layer
 
 
 @dataclass(frozen=True)
@@ -15,13 +15,24 @@ class Starter:
     description: str
     layers: tuple[tuple[str, dict[str, Any]], ...]
     model_name: str = ""  # what a new model from it is called ("Convnet", then "Convnet 2"); default: title
+    # A layer (by position) that reads from others than the one before it: a merge's inputs, for skips.
+    inputs: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.model_name:
             object.__setattr__(self, "model_name", self.title)
 
     def graph(self) -> Graph:
-        return graph_from_layers(list(self.layers))
+        """The layers in order, each reading from the one before it unless `inputs` names others."""
+        graph, ids = Graph(), []
+        wired = dict(self.inputs)
+        for position, (type_name, params) in enumerate(self.layers):
+            if position in wired:
+                graph, node_id = add_layer(graph, type_name, params, inputs=[ids[i] for i in wired[position]])
+            else:
+                graph, node_id = add_layer(graph, type_name, params, after=ids[-1] if ids else None)
+            ids.append(node_id)
+        return graph
 
 
 STARTERS: dict[str, Starter] = {
@@ -56,6 +67,22 @@ STARTERS: dict[str, Starter] = {
              ("Dense", {"units": 16, "activation": "relu"}),
              ("Dense", {"units": 1, "activation": "linear"})),
             model_name="Regression",
+        ),
+        Starter(
+            "residual", "Residual convnet",
+            "Two convolutions whose result is added back to their input (a skip connection, as in ResNet), so the "
+            "block only has to learn a correction; global pooling then feeds the classifier.",
+            (("Input", {"shape": [28, 28, 1]}),
+             ("Conv2D", {"filters": 32, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+             ("Conv2D", {"filters": 32, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+             ("Conv2D", {"filters": 32, "kernel_size": [3, 3], "padding": "same", "activation": "linear"}),
+             ("Add", {}),
+             ("Activation", {"activation": "relu"}),
+             ("MaxPooling2D", {"pool_size": [2, 2]}),
+             ("Conv2D", {"filters": 64, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+             ("GlobalAveragePooling2D", {}),
+             ("Dense", {"units": 10, "activation": "softmax"})),
+            model_name="Residual convnet", inputs=((4, (1, 3)),),
         ),
         Starter("blank", "Blank model", "Start from nothing and add every layer yourself.", (),
                 model_name="Network"),

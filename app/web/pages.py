@@ -21,7 +21,9 @@ from app.core.errors import NotFound, UserError
 from app.core.graph import Graph, check_model_name
 from app.core.starters import STARTERS
 from app.core.training import PARAMS_BY_NAME, output_head
+from app.core.validation import validate
 from app.services import datasets, importing, storage, workshops
+from app.services.augmentation import MAX_SEED
 from app.services.editing import apply_edit, create_model, describe_model, duplicate_model
 from app.services.training import DATA_DEPENDENT_SETTINGS, next_run_settings
 from app.store import repository, runs
@@ -230,6 +232,16 @@ def editor(record: PageModel, view: EditorDep, layer: str | None = None, setting
     run = runs.get_run(view.session, record.workspace_id, from_run) if from_run is not None else None
     return view.show(record, selected=layer, settings_source="suggested" if settings == "suggested" else "draft",
                      from_run=run)
+
+
+@router.get("/models/{model_id}/augmentation", response_class=HTMLResponse, name="augmentation_preview")
+def augmentation_preview(request: Request, record: PageModel, session: SessionDep, seed: int = 0) -> Response:
+    """The editor's augmentation figure with other examples (`seed`), which "New examples" swaps in."""
+    dataset = datasets.attached_dataset(session, record)
+    meta = datasets.meta_of(dataset) if dataset else None
+    state = {"report": validate(Graph.model_validate_json(record.graph_json))}
+    return render(request, "partials/_augmentation_preview.html",
+                  {"model": record, "meta": meta, "state": state, "seed": max(0, min(seed, MAX_SEED - 1))})
 
 
 @router.post("/models/{model_id}/layers", name="add_layer")

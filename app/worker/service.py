@@ -98,6 +98,12 @@ def _replay_internals(payload: dict[str, Any]) -> Any:
     return replay(payload)
 
 
+def _augmentation_png(payload: dict[str, Any]) -> Any:
+    from app.worker.augmentation import augmentation_png
+
+    return augmentation_png(payload)
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "summarize": _summarize,
     "keras_config": _keras_config,
@@ -111,6 +117,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "internal_png": _internal_png,
     "plane_png": _plane_png,
     "replay_internals": _replay_internals,
+    "augmentation_png": _augmentation_png,
 }
 
 

@@ -51,13 +51,15 @@ def top_level(code: str) -> list[str]:
 
 
 @pytest.mark.parametrize("key", list(STARTERS))
-def test_every_starter_exports_as_a_sequential_script(key):
+def test_every_starter_exports_as_a_sequential_script_or_in_functional_style_with_a_skip(key):
     graph = STARTERS[key].graph()
     code = model_script(graph, STARTERS[key].title).as_python()
     assert top_level(code)[-1] == "If"
     assert "layerlab" not in code.lower().replace("exported from layerlab", "")
     if len(graph.nodes) > 1:
-        assert is_chain(graph) and "keras.Sequential([" in code
+        assert ("keras.Sequential([" in code) == is_chain(graph)
+    if key == "residual":  # the skip connection: the block's input is added to its output
+        assert "layers.Add(name='add')([conv2d, conv2d_2])" in code
 
 
 def test_a_branching_model_is_written_in_functional_style():

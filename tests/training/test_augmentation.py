@@ -47,3 +47,11 @@ def test_a_model_with_augmentation_trains_and_tests_the_same_twice(digits_dir, t
     first, second = model.predict(x, verbose=0), model.predict(x, verbose=0)
     assert np.array_equal(first, second)  # inference ignores the random layers
     assert result["evaluation"]["accuracy"] > 0.3
+
+
+def test_the_residual_starter_learns_digits(digits_dir, tmp_path):
+    from app.core.starters import STARTERS
+
+    result, _ = train(STARTERS["residual"].graph(), digits_dir, tmp_path / "residual", {"epochs": 2, "seed": 1})
+    assert result["state"] == "completed", result["message"]
+    assert result["evaluation"]["accuracy"] > 0.5

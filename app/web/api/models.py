@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse
 
 from app.core import graph as edits
 from app.core.errors import Unavailable, UserError
 from app.core.graph import check_model_name
 from app.core.validation import validate
+from app.services import augmentation
 from app.services.editing import apply_edit, create_model, describe_model, duplicate_model
 from app.store import repository
 from app.store.tables import ModelRecord
@@ -25,7 +27,7 @@ from app.web.api.schemas import (
     ModelRename,
     NodeOut,
 )
-from app.web.deps import ApiModel, ApiWorkspace, InspectorDep, SessionDep, SettingsDep
+from app.web.deps import ApiModel, ApiWorkspace, DataWorkerDep, InspectorDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["models"])
 
@@ -171,3 +173,19 @@ def summary(record: ApiModel, session: SessionDep, settings: SettingsDep, inspec
     assert state.summary is not None  # valid means Keras built it
     return {**state.summary, "issues": [i.as_dict() for i in state.issues],
             "activations_bytes_per_sample": state.report.as_dict()["estimate"]["activations_bytes_per_sample"]}
+
+
+Seed = Annotated[int, Query(ge=0, le=augmentation.MAX_SEED, description="Picks the random changes; another seed "
+                            "gives other examples.", examples=[1])]
+
+
+@router.get("/models/{model_id}/augmentation.png", response_class=FileResponse,
+            responses={200: {"content": {"image/png": {}}, "description": "The picture, as PNG."}})
+def augmentation_preview(record: ApiModel, session: SessionDep, settings: SettingsDep, worker: DataWorkerDep,
+                         seed: Seed = 0) -> FileResponse:
+    """What the model's augmentation layers (RandomFlip, RandomRotation, RandomZoom, RandomTranslation,
+    RandomContrast, RandomBrightness) do to the attached dataset's images: 4 training images in rows, each first
+    as it is, then as 5 training steps could see it. Only training applies them; testing and predictions see the
+    images unchanged. 422 when the model has no augmentation layer or no image dataset attached."""
+    path = augmentation.preview(session, settings, worker, record, seed)
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
