@@ -24,7 +24,7 @@ class Starter:
 
     def graph(self) -> Graph:
         """The layers in order, each reading from the one before it unless `inputs` names others."""
-        graph, ids = Graph(), []
+        graph, ids = Graph(), list[str]()
         wired = dict(self.inputs)
         for position, (type_name, params) in enumerate(self.layers):
             if position in wired:

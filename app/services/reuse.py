@@ -13,6 +13,7 @@ from app.config import Settings
 from app.core.errors import Conflict
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
+from app.services import datasets
 from app.services.importing import ImportResult, import_model
 from app.services.training import saved_model
 from app.store.tables import RunRecord
@@ -20,12 +21,17 @@ from app.store.tables import RunRecord
 
 def reuse_run(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker, run: RunRecord,
               workspace_id: str, name: str | None = None) -> ImportResult:
-    """A new model in `workspace_id` (the caller's: an instructor may reuse a participant's run). The run's saved
+    """A new model in `workspace_id` (the caller's: an instructor may reuse a participant's run), with the run's
+    dataset attached when it is the caller's and still there. The run's saved
     model (its last saved epoch for a run that ended early) goes through the same checked import as an uploaded
     file, so the new model and its kept weights are made the same way."""
     saved = saved_model(scheduler, run)
     if saved is None:
         raise Conflict(f"Run {run.id} has no saved model to reuse yet: it is still training, or it ended before "
                        "finishing an epoch.")
-    return import_model(session, settings, worker, workspace_id, scheduler.run_folder(run.id) / saved[0],
-                        f"run {run.id}", name or f"Run {run.id} reused", is_upload=False)
+    result = import_model(session, settings, worker, workspace_id, scheduler.run_folder(run.id) / saved[0],
+                          f"run {run.id}", name or f"Run {run.id} reused", is_upload=False)
+    dataset = datasets.ready_dataset(session, run.dataset_id)
+    if dataset is not None and dataset.workspace_id == workspace_id:
+        datasets.attach(session, settings, result.record, dataset)  # the same data, until the learner changes it
+    return result

@@ -44,10 +44,10 @@ def test_a_reused_run_trains_on_from_its_weights_with_a_frozen_layer(trained):
     ok(client.patch(f"/api/v1/models/{reused['id']}/layers/{layers['dense_1']}", json={"params": {"units": 32}}))
     summary = ok(client.get(f"/api/v1/models/{reused['id']}/summary"))
     assert summary["non_trainable_params"] == 784 * 64 + 64  # the frozen layer, as Keras counts it
-    ok(client.put(f"/api/v1/models/{reused['id']}/dataset", json={"dataset_id": source["dataset_id"]}))
 
     run = wait_for_run(client, start_run(client, reused["id"], epochs=1, seed=2)["id"])
     assert run["state"] == "completed", run["reason"]
+    assert run["dataset_id"] == source["dataset_id"]  # the reused model came with the run's data attached
     # dense_1 changed shape, so it and the output layer after it start fresh
     assert run["started_from"] == {"loaded": ["dense"], "fresh": ["dense_1", "dense_2"]}
     before, after = weights_of(client, source["id"], "dense"), weights_of(client, run["id"], "dense")
@@ -69,7 +69,6 @@ def test_reuse_refusals_and_a_model_with_every_layer_frozen(trained, server):
         if layer["type"] == "Dense":
             ok(client.patch(f"/api/v1/models/{reused['id']}/layers/{layer['id']}",
                             json={"params": {"trainable": False}}))
-    ok(client.put(f"/api/v1/models/{reused['id']}/dataset", json={"dataset_id": source["dataset_id"]}))
     refused = client.post(f"/api/v1/models/{reused['id']}/runs", json={"epochs": 1})
     assert refused.status_code == 422 and "Every layer with weights is frozen" in refused.json()["detail"]
     assert refused.json()["layer_id"] == reused["layers"][-1]["id"]
