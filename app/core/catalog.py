@@ -158,6 +158,22 @@ def _kernel_initializer(default: str = "glorot_uniform") -> Param:
 
 
 _USE_BIAS = Param("use_bias", "bool", True, "Add a learned offset to every output.")
+NO_CHOICE = "none"  # a choice that gives Keras None
+REGULARIZERS = (NO_CHOICE, "l1", "l2")
+CONSTRAINTS = (NO_CHOICE, "max_norm", "non_neg", "unit_norm")
+_WEIGHT_RULES = (
+    Param("kernel_regularizer", "choice", NO_CHOICE,
+          "Adds the size of the weights to the loss, pushing them to stay small against overfitting: l1 adds 0.01 "
+          "times the sum of their absolute values (many become exactly 0), l2 0.01 times the sum of their squares.",
+          choices=REGULARIZERS),
+    Param("bias_regularizer", "choice", NO_CHOICE, "The same for the offsets (rarely needed).",
+          choices=REGULARIZERS),
+    Param("kernel_constraint", "choice", NO_CHOICE,
+          "After each update, puts the weights back within bounds: max_norm keeps each unit's weights at length 2 "
+          "or less, non_neg makes negative weights 0, unit_norm sets each unit's weights to length 1.",
+          choices=CONSTRAINTS),
+    Param("bias_constraint", "choice", NO_CHOICE, "The same for the offsets.", choices=CONSTRAINTS),
+)
 _PADDING = Param(
     "padding", "choice", "valid",
     "valid: the window stays inside the input, so the output shrinks; "
@@ -200,7 +216,7 @@ _BASIC_LAYER_TYPES: tuple[LayerType, ...] = (
         "Dense", "Core",
         "Every output neuron is connected to every input value: the basic building block.",
         (_units(64, "How many neurons this layer has, and so how many values it outputs."),
-         _activation("relu"), _kernel_initializer(), _USE_BIAS),
+         _activation("relu"), _kernel_initializer(), _USE_BIAS, *_WEIGHT_RULES),
     ),
     LayerType(
         "Activation", "Core",
@@ -243,7 +259,7 @@ _BASIC_LAYER_TYPES: tuple[LayerType, ...] = (
                minimum=1, maximum=MAX_DIM),
          Param("strides", "int", 1, "How far the filter moves each step.",
                minimum=1, maximum=MAX_DIM),
-         _PADDING, _activation("relu"), _kernel_initializer(), _USE_BIAS),
+         _PADDING, _activation("relu"), _kernel_initializer(), _USE_BIAS, *_WEIGHT_RULES),
     ),
     LayerType(
         "Conv2D", "Convolution",
@@ -255,7 +271,7 @@ _BASIC_LAYER_TYPES: tuple[LayerType, ...] = (
                minimum=1, maximum=MAX_DIM),
          Param("strides", "pair", [1, 1], "How far the filter moves each step (down, across).",
                minimum=1, maximum=MAX_DIM),
-         _PADDING, _activation("relu"), _kernel_initializer(), _USE_BIAS),
+         _PADDING, _activation("relu"), _kernel_initializer(), _USE_BIAS, *_WEIGHT_RULES),
     ),
     LayerType(
         "MaxPooling1D", "Pooling",
@@ -362,7 +378,8 @@ _MORE_LAYER_TYPES: tuple[LayerType, ...] = (
         "Conv2DTranspose", "Convolution",
         "The reverse of a strided Conv2D: spreads each input value over a window, growing height and width, "
         "as decoders and image generators do.",
-        (_FILTERS, _KERNEL_2D, _STRIDES_2D, _PADDING, _activation("relu"), _kernel_initializer(), _USE_BIAS),
+        (_FILTERS, _KERNEL_2D, _STRIDES_2D, _PADDING, _activation("relu"), _kernel_initializer(), _USE_BIAS,
+         *_WEIGHT_RULES),
     ),
     LayerType(
         "SeparableConv2D", "Convolution",

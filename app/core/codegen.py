@@ -27,7 +27,9 @@ from app.core.training import TrainConfig, output_head, uses_logits
 # Keras' own defaults: a parameter at its default is left out of the call, as a person would.
 KERAS_DEFAULTS: dict[str, Any] = {"use_bias": True, "kernel_initializer": "glorot_uniform", "padding": "valid",
                                   "momentum": 0.99, "epsilon": 0.001, "offset": 0.0, "axis": -1,
-                                  "return_sequences": False, "dropout": 0.0, "strides": None}
+                                  "return_sequences": False, "dropout": 0.0, "strides": None, "trainable": True,
+                                  "kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
+                                  "bias_constraint": None}
 UNIT_STRIDES = (1, (1, 1))
 SCRIPT_FOLDER = "Path(__file__).resolve().parent  # this script's folder"
 NOTEBOOK_FOLDER = "Path.cwd()  # the notebook's folder"

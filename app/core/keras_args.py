@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.catalog import CATALOG
+from app.core.catalog import CATALOG, NO_CHOICE
 from app.core.graph import Node
 
 
@@ -19,6 +19,8 @@ def keras_kwargs(node: Node) -> dict[str, Any]:
         value = node.params.get(param.name, param.default)
         if param.kind in ("pair", "optional_pair", "shape") and value is not None:
             value = tuple(value)
+        elif param.kind == "choice" and value == NO_CHOICE:
+            value = None
         kwargs[param.name] = value
     kwargs.update(layer_type.fixed)
     return kwargs

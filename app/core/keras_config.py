@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core import graph as edits
-from app.core.catalog import CATALOG, INITIALIZER_NAMES
+from app.core.catalog import CATALOG, INITIALIZER_NAMES, NO_CHOICE
 from app.core.errors import TooLarge, UserError, shown
 from app.core.graph import MAX_NODES, Graph
 from app.core.text import byte_size
@@ -168,6 +169,32 @@ _REGULARIZERS = {key: TrainingOnly() for key in (
     "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint")}
 
 
+# Keras' configs of the regularizers and constraints the catalog offers by name (with Keras' own defaults).
+_NAMED_RULES = {("L1", (("l1", 0.01),)): "l1", ("L2", (("l2", 0.01),)): "l2",
+                ("MaxNorm", (("axis", 0), ("max_value", 2))): "max_norm", ("NonNeg", ()): "non_neg",
+                ("UnitNorm", (("axis", 0),)): "unit_norm"}
+
+
+def _named_rule(value: Any) -> Any:
+    """A regularizer's or constraint's config as the catalog's name for it ("none" for None); any other one is
+    kept as it is, so that the catalog refuses it naming what it offers."""
+    if value is None:
+        return NO_CHOICE
+    if isinstance(value, dict) and isinstance(value.get("config"), dict):
+        settings = value["config"]
+        for (class_name, defaults), name in _NAMED_RULES.items():
+            if value.get("class_name") == class_name and set(settings) == {k for k, _ in defaults} and all(
+                    isinstance(settings[k], (int, float)) and math.isclose(settings[k], v, rel_tol=1e-6)
+                    for k, v in defaults):
+                return name
+        return value.get("class_name")
+    return value
+
+
+_WEIGHT_RULES: dict[str, Rule] = {key: Param(key, _named_rule) for key in (
+    "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint")}
+
+
 def _one_int(value: Any) -> Any:
     """Keras writes a 1-D size as a list of one ([3]); the catalog has a plain integer."""
     if isinstance(value, list) and len(value) == 1:
@@ -200,7 +227,7 @@ def _conv(pair: bool) -> dict[str, Rule]:
         "dilation_rate": Fixed(([1, 1], [1], 1) if pair else ([1], 1)), "groups": Fixed((1,)),
         "activation": Param("activation"), "use_bias": Param("use_bias"),
         "kernel_initializer": Param("kernel_initializer"), "bias_initializer": TrainingOnly("zeros"),
-        "lora_rank": Fixed((None,)), "lora_alpha": IGNORED, **_REGULARIZERS,
+        "lora_rank": Fixed((None,)), "lora_alpha": IGNORED, **_REGULARIZERS, **_WEIGHT_RULES,
     }
 
 
@@ -249,7 +276,7 @@ RULES: dict[str, dict[str, Rule]] = {
     "Dense": {"units": Param("units"), "activation": Param("activation"), "use_bias": Param("use_bias"),
               "kernel_initializer": Param("kernel_initializer"), "bias_initializer": TrainingOnly("zeros"),
               "quantization_config": Fixed((None,)), "lora_rank": Fixed((None,)), "lora_alpha": IGNORED,
-              **_REGULARIZERS},
+              **_REGULARIZERS, **_WEIGHT_RULES},
     "Activation": {"activation": Param("activation")},
     "Dropout": {"rate": Param("rate"), "noise_shape": Fixed((None,)), "seed": TrainingOnly(None)},
     "Flatten": {"data_format": _CHANNELS_LAST},

@@ -128,3 +128,22 @@ def test_a_keras_config_of_every_layer_type_imports_back_to_the_same_parameters(
     node = graph.nodes[-1]
     imported = next(n for n in plan.graph.nodes if n.name == node.name)
     assert imported.type == type_name and imported.params == node.params
+
+
+@pytest.mark.parametrize("type_name", sorted(t for t in CATALOG if t != "Input"))
+def test_the_exported_code_of_every_layer_type_builds_the_same_layer(type_name):
+    from keras import layers
+
+    from app.core.codegen import layer_call
+    from app.core.keras_args import keras_kwargs
+
+    rng = random.Random(f"code-{type_name}")
+    for case in range(3):
+        params = {p.name: value_for(p, rng, INPUT_FOR[type_name]) for p in CATALOG[type_name].params} if case else {}
+        try:
+            node = single_layer_graph(type_name, params).nodes[-1]
+        except UserError:
+            continue
+        written = eval(layer_call(node), {"layers": layers})  # the line the exported script holds
+        built = getattr(layers, type_name)(name=node.name, **keras_kwargs(node))
+        assert written.get_config() == built.get_config(), (type_name, params)
