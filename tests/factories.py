@@ -22,7 +22,8 @@ INPUT_FOR = {
     "Multiply": [8], "Subtract": [8], "Average": [8], "Maximum": [8], "Minimum": [8],
     "GroupNormalization": [8, 8, 16], "UnitNormalization": [8], "SpatialDropout1D": [10, 3],
     "SpatialDropout2D": [8, 8, 3], "GaussianNoise": [8], "GaussianDropout": [8], "ActivityRegularization": [8],
-    "Resizing": [28, 28, 1], "CenterCrop": [28, 28, 1], "RandomFlip": [28, 28, 1], "RandomRotation": [28, 28, 1],
+    "Normalization": [8], "Resizing": [28, 28, 1], "CenterCrop": [28, 28, 1], "RandomFlip": [28, 28, 1],
+    "RandomRotation": [28, 28, 1],
     "RandomZoom": [28, 28, 1], "RandomTranslation": [28, 28, 1], "RandomContrast": [28, 28, 1],
     "RandomBrightness": [28, 28, 1],
 }

@@ -573,6 +573,11 @@ _MORE_LAYER_TYPES: tuple[LayerType, ...] = (
         "Keeps the centre height x width of every image (a smaller image is enlarged first).",
         _SIZE_2D,
     ),
+    LayerType(
+        "Normalization", "Preprocessing",
+        "Shifts and scales each feature (or channel) to mean 0 and variance 1, with the mean and variance "
+        "measured on the training split when a run starts: inputs of very different sizes then train well.",
+    ),
     # --- data augmentation: active in training only ----------------------------------------------------
     LayerType(
         "RandomFlip", "Augmentation",

@@ -192,7 +192,8 @@ def run_script(graph: Graph, model_name: str, data: DataSource, config: TrainCon
                            f"HERE = {SCRIPT_FOLDER}",
                            f"MODEL_FILE = HERE / {literal(slug(model_name) + '.keras')}"]) + "\n"
     functions = [build_model_code(graph, model_name), *data_functions(data),
-                 _train_code(config, data, logits)]
+                 _train_code(config, data, logits, [n.name for n in graph.topological_order()
+                                                    if n.type == "Normalization"])]
     body = ["data = load_data()", "model = build_model()", "model.summary()", "history = train(model, data)",
             "x_test, y_test = data['test']",
             "scores = model.evaluate(prepare_targets_dataset(x_test, y_test), return_dict=True, verbose=0)",
@@ -208,7 +209,7 @@ def _logits(graph: Graph, config: TrainConfig) -> bool:
     return uses_logits(config.loss, head.activation if head else "")
 
 
-def _train_code(config: TrainConfig, data: DataSource, logits: bool) -> str:
+def _train_code(config: TrainConfig, data: DataSource, logits: bool, normalized: list[str]) -> str:
     optimizer = f"keras.optimizers.{OPTIMIZERS[config.optimizer]}(learning_rate={literal(config.learning_rate)}" + (
         f", momentum={literal(config.momentum)})" if config.optimizer == "sgd" else ")")
     loss_args = "from_logits=True" if logits else ""
@@ -238,6 +239,10 @@ def _train_code(config: TrainConfig, data: DataSource, logits: bool) -> str:
     if config.steps_per_execution != 1:
         lines.append(f"        steps_per_execution={config.steps_per_execution},")
     lines += ["    )", "    x_train, y_train = data['train']", "    x_val, y_val = data['val']"]
+    if normalized:
+        lines += [f"    for name in {literal(normalized)}:  # Normalization measures the training split first",
+                  "        layer = model.get_layer(name)",
+                  "        layer.adapt(keras.Model(model.inputs[0], layer.input).predict(x_train, verbose=0))"]
     callbacks = "[]"
     if config.early_stopping:
         lines += ["    stop_early = keras.callbacks.EarlyStopping(",

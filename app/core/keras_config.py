@@ -355,6 +355,8 @@ RULES.update({
                          pad_to_aspect_ratio=Fixed((False,)), fill_mode=Fixed(("constant",)),
                          fill_value=Fixed((0.0, 0)), antialias=Fixed((False,))),
     "CenterCrop": _offered("CenterCrop", data_format=_CHANNELS_LAST),
+    "Normalization": {"axis": Fixed(([-1], -1)), "invert": Fixed((False,)), "mean": Fixed((None,)),
+                      "variance": Fixed((None,))},
     "RandomFlip": _offered("RandomFlip", **_IMAGE_ONLY),
     "RandomRotation": _offered("RandomRotation", **_IMAGE_ONLY, **_FILLING, factor=Param("factor", _factor)),
     "RandomZoom": _offered("RandomZoom", **_IMAGE_ONLY, **_FILLING, width_factor=Fixed((None,))),

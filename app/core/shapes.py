@@ -348,6 +348,11 @@ def _image_resized(type_name: str) -> Callable[[dict[str, Any], list[Shape]], La
     return infer
 
 
+def _normalization(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    """A mean and a variance per feature of the last axis, and the count of samples they were measured on."""
+    return LayerShape(shapes[0], 0, 2 * shapes[0][-1] + 1)
+
+
 RULES: dict[str, Callable[[dict[str, Any], list[Shape]], LayerShape]] = {
     "Dense": _dense,
     "Activation": _same,
@@ -400,6 +405,7 @@ RULES: dict[str, Callable[[dict[str, Any], list[Shape]], LayerShape]] = {
     "GaussianNoise": _same,
     "GaussianDropout": _same,
     "ActivityRegularization": _same,
+    "Normalization": _normalization,
     "Resizing": _image_resized("Resizing"),
     "CenterCrop": _image_resized("CenterCrop"),
     "RandomFlip": _image_same("RandomFlip"),

@@ -118,6 +118,8 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
     initial_epoch = len(history)
 
     x_train = arrays["x_train"]
+    if state is None:
+        adapt_normalization(model, x_train, keep=set(started_from))
     train_data = _batches(x_train, prepare_targets(arrays["y_train"], meta, config), config,
                           shuffle=True)
     validation = None
@@ -191,6 +193,18 @@ def start_from_imported_weights(model: keras.Model, run_dir: Path) -> list[str]:
 
     keys = json.loads((run_dir / INITIAL_WEIGHTS_KEYS).read_text())
     return apply_stored_weights(model, run_dir / INITIAL_WEIGHTS, keys)
+
+
+def adapt_normalization(model: keras.Model, x_train: np.ndarray, keep: set[str]) -> None:
+    """Each Normalization layer measures the mean and variance of what reaches it from the training split, the
+    first ones first (a later one sees the earlier ones' output); layers in `keep` hold imported statistics."""
+    from app.worker.internals import single_input
+
+    for layer in model.layers:
+        if type(layer).__name__ != "Normalization" or layer.name in keep:
+            continue
+        reaching = keras.Model(single_input(model), layer.input).predict(x_train, batch_size=256, verbose=0)
+        layer.adapt(reaching)
 
 
 def class_weights(y_train: np.ndarray, meta: DatasetMeta) -> dict[int, float]:

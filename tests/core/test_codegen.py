@@ -59,7 +59,7 @@ def test_every_starter_exports_as_a_sequential_script_or_in_functional_style_wit
     if len(graph.nodes) > 1:
         assert ("keras.Sequential([" in code) == is_chain(graph)
     if key == "residual":  # the skip connection: the block's input is added to its output
-        assert "layers.Add(name='add')([conv2d, conv2d_2])" in code
+        assert "layers.Add(name='add')([max_pooling2d, conv2d_2])" in code
 
 
 def test_a_branching_model_is_written_in_functional_style():
@@ -110,3 +110,11 @@ def test_the_notebook_has_the_scripts_parts_as_cells():
     assert any(s.startswith("def build_model():") for s in sources)
     for source in sources[1:]:
         ast.parse(source)
+
+
+def test_a_run_script_adapts_its_normalization_layers_to_the_training_split():
+    graph = stack(("Input", {"shape": [8]}), ("Normalization", {}), ("Dense", {"units": 1, "activation": "linear"}))
+    script = run_script(graph, "Norm", TABLE, TrainConfig(loss="mean_squared_error", metrics=["mae"]), "run 3")
+    code = script.as_python()
+    assert "for name in ('normalization',):" in code and "layer.adapt(" in code
+    assert code.index("layer.adapt(") < code.index("return model.fit(")

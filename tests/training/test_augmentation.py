@@ -1,5 +1,6 @@
-"""Augmentation layers act in training only: a model with them changes its inputs when training, predicts the
-same every time at inference, and trains and tests through LayerLab like any other model."""
+"""Layers that act differently in training: augmentation changes the images in training only (a model with it
+predicts the same every time at inference, and trains and tests through LayerLab like any other); Normalization
+measures the training split when a run starts. And the residual starter learns."""
 
 from __future__ import annotations
 
@@ -55,3 +56,17 @@ def test_the_residual_starter_learns_digits(digits_dir, tmp_path):
     result, _ = train(STARTERS["residual"].graph(), digits_dir, tmp_path / "residual", {"epochs": 2, "seed": 1})
     assert result["state"] == "completed", result["message"]
     assert result["evaluation"]["accuracy"] > 0.5
+
+
+def test_a_normalization_layer_measures_the_training_split_when_the_run_starts(regression_dir, tmp_path):
+    import keras
+
+    graph = stack(("Input", {"shape": [8]}), ("Normalization", {}), ("Dense", {"units": 8}),
+                  ("Dense", {"units": 1, "activation": "linear"}))
+    result, _ = train(graph, regression_dir, tmp_path / "norm", {"epochs": 2, "loss": "mean_squared_error",
+                                                                 "metrics": ["mae"], "seed": 3})
+    assert result["state"] == "completed", result["message"]
+    layer = keras.models.load_model(tmp_path / "norm" / "model.keras").get_layer("normalization")
+    x_train = np.load(regression_dir / "arrays.npz")["x_train"]
+    assert np.allclose(np.asarray(layer.mean).reshape(-1), x_train.mean(axis=0), atol=1e-4)
+    assert np.allclose(np.asarray(layer.variance).reshape(-1), x_train.var(axis=0), rtol=1e-3)
