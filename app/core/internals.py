@@ -122,25 +122,30 @@ def findings(internals: Mapping[str, Any] | None) -> list[Finding]:
 
 
 def _gradient_finding(layers: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]) -> Finding | None:
-    weighted = [layer for layer in layers if layer.get("has_weights")]
-    if len(weighted) < 3:
-        return None  # with one or two layers, there is no depth for a gradient to vanish through
+    """At the first record with gradients: the first layer's gradient norm against the last one's, among the
+    layers that learn (frozen layers and Normalization have none)."""
     for record in records:
-        norms = record.get("layers", {})
-        first = norms.get(weighted[0]["id"], {}).get("gradient_norm")
-        last = norms.get(weighted[-1]["id"], {}).get("gradient_norm")
-        if not isinstance(first, (int, float)) or not isinstance(last, (int, float)) or last <= 0:
+        values = record.get("layers", {})
+        learning = [layer for layer in layers
+                    if isinstance(values.get(layer["id"], {}).get("gradient_norm"), (int, float))]
+        if not learning:
             continue
+        if len(learning) < 3:
+            return None  # with one or two layers, there is no depth for a gradient to vanish through
+        first_layer, last_layer = learning[0], learning[-1]
+        first, last = values[first_layer["id"]]["gradient_norm"], values[last_layer["id"]]["gradient_norm"]
+        if last <= 0:
+            return None
         ratio = first / last
-        name, epoch = weighted[0]["name"], int(record["epoch"])
+        name, epoch = first_layer["name"], int(record["epoch"])
         when = "at the start of training" if epoch == 0 else f"after epoch {epoch}"
         if ratio < VANISHING_RATIO:
-            return Finding("vanishing", weighted[0]["id"], name, ratio, epoch,
-                           f"The gradient reaching {name} is {ratio:.1e} times the one at {weighted[-1]['name']} "
+            return Finding("vanishing", first_layer["id"], name, ratio, epoch,
+                           f"The gradient reaching {name} is {ratio:.1e} times the one at {last_layer['name']} "
                            f"{when}: it vanishes on its way back, so the first layers barely learn.")
         if ratio > EXPLODING_RATIO:
-            return Finding("exploding", weighted[0]["id"], name, ratio, epoch,
-                           f"The gradient reaching {name} is {ratio:.0f} times the one at {weighted[-1]['name']} "
+            return Finding("exploding", first_layer["id"], name, ratio, epoch,
+                           f"The gradient reaching {name} is {ratio:.0f} times the one at {last_layer['name']} "
                            f"{when}: it grows on its way back, so the first layers take huge steps.")
         return None
     return None

@@ -122,14 +122,14 @@ class Probe:
             described = self.described[index]
             values = np.asarray(output)
             entry: dict[str, Any] = {"activations": histogram(values, self.bins)}
-            if layer.trainable_weights:
+            if layer.weights:  # a frozen layer's weights are shown too; only trainable ones have a gradient
                 kernel = getattr(layer, "kernel", None)
                 weights = np.asarray(kernel) if kernel is not None else np.concatenate(
-                    [np.asarray(w).reshape(-1) for w in layer.trainable_weights])
+                    [np.asarray(w).reshape(-1) for w in (layer.trainable_weights or layer.weights)])
                 entry["weights"] = histogram(weights, self.bins)
-                if squares is not None:  # None when the loss is not a number (a diverged run)
+                if squares is not None and layer.trainable_weights:  # squares: None after epoch GRADIENT_EPOCHS
                     norm = math.sqrt(squares[index])
-                    entry["gradient_norm"] = round(norm, 9) if math.isfinite(norm) else None
+                    entry["gradient_norm"] = round(norm, 9) if math.isfinite(norm) else None  # NaN: diverged
             if described["watch"] == "dead":
                 entry["dead"] = dead_share(values)
             elif described["watch"] == "saturated":
@@ -155,7 +155,7 @@ def recorded_layers(model: keras.Model, graph: Graph) -> list[tuple[str, keras.l
             layer = model.get_layer(node.name)
         except ValueError:
             continue
-        if layer.trainable_weights or type(layer).__name__ in ACTIVATION_LAYERS:
+        if layer.weights or type(layer).__name__ in ACTIVATION_LAYERS:
             found.append((node.id, layer))
     return found
 
@@ -163,7 +163,7 @@ def recorded_layers(model: keras.Model, graph: Graph) -> list[tuple[str, keras.l
 def describe(node_id: str, layer: keras.layers.Layer, hidden: bool) -> dict[str, Any]:
     activation = activation_of(layer)
     return {"id": node_id, "name": layer.name, "type": type(layer).__name__, "activation": activation,
-            "watch": watched_effect(activation), "hidden": hidden, "has_weights": bool(layer.trainable_weights),
+            "watch": watched_effect(activation), "hidden": hidden, "has_weights": bool(layer.weights),
             "output_shape": list(layer.output.shape[1:])}
 
 

@@ -170,3 +170,14 @@ def test_weights_that_are_not_numbers_still_give_a_strict_json_record(blobs_dir)
     first = record["layers"]["n2"]
     assert first["gradient_norm"] is None and first["weights"]["nonfinite"] == 16
     assert first["weights"]["counts"] == [0] * 10 and first["weights"]["mean"] is None
+
+
+def test_a_frozen_layer_shows_its_weights_without_a_gradient(blobs_dir, tmp_path):
+    graph = stack(("Input", {"shape": [2]}), ("Dense", {"units": 8, "activation": "relu", "trainable": False}),
+                  ("Dense", {"units": 6, "activation": "tanh"}), ("Dense", {"units": 3, "activation": "softmax"}))
+    result, _ = train(graph, blobs_dir, tmp_path / "frozen", {"epochs": 2, "seed": 5})
+    assert result["state"] == "completed"
+    data = read_internals(tmp_path / "frozen" / INTERNALS)
+    first, last = data["records"][0]["layers"], data["records"][-1]["layers"]
+    assert "weights" in first["n2"] and "gradient_norm" not in first["n2"] and "gradient_norm" in first["n3"]
+    assert first["n2"]["weights"] == last["n2"]["weights"]  # frozen: the same histogram at the end
