@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.graph import Graph, add_layer
+from app.data.catalog import SEQUENCE_LENGTH, VOCABULARY
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,17 @@ STARTERS: dict[str, Starter] = {
              ("Dense", {"units": 64, "activation": "relu"}),
              ("Dense", {"units": 10, "activation": "softmax"})),
             model_name="Residual convnet", inputs=((5, (2, 4)),),
+        ),
+        Starter(
+            "sequence", "Sequence classifier",
+            "Reads 20 token ids in order: an Embedding turns each token into a vector, a GRU reads them step by "
+            "step and remembers what it saw, and one sigmoid unit gives the probability of the motif. Made for the "
+            "Hidden motif set, where only the order of the tokens tells the classes apart.",
+            (("Input", {"shape": [SEQUENCE_LENGTH]}),
+             ("Embedding", {"input_dim": VOCABULARY, "output_dim": 16}),
+             ("GRU", {"units": 32}),
+             ("Dense", {"units": 1, "activation": "sigmoid"})),
+            model_name="Sequence model",
         ),
         Starter("blank", "Blank model", "Start from nothing and add every layer yourself.", (),
                 model_name="Network"),

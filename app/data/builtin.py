@@ -17,6 +17,7 @@ from app.data.catalog import DATASETS, get_dataset
 from app.data.generated import GENERATORS, generate_points
 from app.data.keras_datasets import load_keras_dataset
 from app.data.raw import LabeledArrays
+from app.data.sequences import motif_sequences
 from app.data.tables import RawTable, TableColumn
 
 # The scikit-learn tables: loader name and what their target column is called here.
@@ -39,6 +40,10 @@ def load_builtin(key: str, params: dict[str, Any], cache_dir: Path,
         return LabeledArrays("points2d", spec.task, points.x, points.y, points.class_names,
                              feature_names=["x", "y"],
                              target_name="label" if spec.task == "classification" else "value")
+    if key == "motif":
+        x, y = motif_sequences(params["n_samples"], params["seed"])
+        return LabeledArrays("sequence", spec.task, x, y, list(spec.class_names),
+                             feature_names=[f"step {i + 1}" for i in range(x.shape[1])], target_name="motif")
     if key in ("digits", "digits28"):
         return _digits(upscale=key == "digits28")
     if key in _SKLEARN_TABLES:

@@ -72,6 +72,17 @@ _KERAS_IMAGE_PARAMS = (
 )
 
 
+# The generated sequence set (drawn by `app.data.sequences`).
+SEQUENCE_LENGTH = 20
+VOCABULARY = 10           # token ids 1..9; 0 is left for padding, as Embedding layers usually expect
+MOTIF = (3, 1, 4)
+_SEQUENCE_PARAMS = (
+    Param("n_samples", "int", 2000, "How many sequences to generate; half hold the motif.", minimum=100,
+          maximum=20000),
+    _seed("seed", "The random seed: the same seed always draws the same sequences."),
+)
+
+
 def _points(key: str, title: str, description: str, task: str, class_names: tuple[str, ...] = ()) -> DatasetSpec:
     return DatasetSpec(key, title, description, "points2d", task, (2,), class_names,
                        source="generated", params=_GENERATED_PARAMS)
@@ -116,6 +127,12 @@ BUILTIN_DATASETS: tuple[DatasetSpec, ...] = (
             "simplest case.", "regression"),
     _points("multi_gaussian", "Six bumps", "A value made of six positive and negative bumps: a bumpy "
             "surface to fit.", "regression"),
+    DatasetSpec("motif", "Hidden motif",
+                f"Sequences of {SEQUENCE_LENGTH} tokens (ids 1 to {VOCABULARY - 1}); half hold the motif "
+                f"{'-'.join(map(str, MOTIF))} somewhere in a row. The others hold the same tokens in other orders, "
+                "so only a model that reads the order (a GRU, an LSTM or a Conv1D) finds the motif.",
+                "sequence", "classification", (SEQUENCE_LENGTH,),
+                ("no motif", "motif " + "-".join(map(str, MOTIF))), source="generated", params=_SEQUENCE_PARAMS),
 )
 DATASETS: dict[str, DatasetSpec] = {spec.key: spec for spec in BUILTIN_DATASETS}
 

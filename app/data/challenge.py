@@ -42,7 +42,7 @@ def _public_preview(meta: DatasetMeta, arrays: dict[str, Any], source: Path, pub
     x, y = arrays["x_train"], arrays["y_train"]
     if meta.kind == "points2d":
         preview["points"] = scatter_points(x, y, meta.task, PUBLIC_PREVIEW_SEED)
-    if meta.kind == "table" and x.ndim == 2:
+    if meta.kind in ("table", "sequence") and x.ndim == 2:
         names = meta.feature_names or [f"x{i}" for i in range(x.shape[1])]
         preview["columns"] = array_statistics(x, names)
     if meta.preview.get("samples_image"):  # drawn from the training split when the source was prepared

@@ -24,7 +24,7 @@ SPLITS = ("train", "val", "test")
 @dataclass
 class DatasetMeta:
     name: str
-    kind: str                      # "image", "table" or "points2d"
+    kind: str                      # "image", "table", "points2d" or "sequence" (token ids)
     task: str                      # "classification" or "regression"
     input_shape: list[int]         # one sample, without the batch axis
     class_names: list[str] = field(default_factory=list)  # classification only, index = label

@@ -14,7 +14,7 @@ import numpy as np
 
 @dataclass
 class LabeledArrays:
-    kind: str                          # "image", "table" or "points2d"
+    kind: str                          # "image", "table", "points2d" or "sequence" (token ids)
     task: str                          # "classification" or "regression"
     x: np.ndarray                      # images: (n, h, w, c), uint8 or floats already in 0..1
     y: np.ndarray                      # int64 class indices, or float32 targets

@@ -25,7 +25,8 @@ from app.store.db import release_connection
 from app.store.tables import RunRecord
 
 # A dataset's kind in words, for the refusals below.
-KIND_WORDS = {"image": "a set of images", "table": "a table of numbers", "points2d": "a set of 2-D points"}
+KIND_WORDS = {"image": "a set of images", "table": "a table of numbers", "points2d": "a set of 2-D points",
+              "sequence": "a set of token sequences"}
 FEATURE_MAP_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 FILTER_TYPES = ("Conv2D",)
 UNIT_TYPES = ("Dense",)

@@ -143,6 +143,8 @@ class Probe:
         for variable, gradient in zip(self.model.trainable_weights, gradients, strict=True):
             index = self.owner.get(id(variable))
             if index is not None and gradient is not None:
+                if isinstance(gradient, tf.IndexedSlices):  # an Embedding's: only the rows of the ids it saw
+                    gradient = tf.convert_to_tensor(gradient)  # dense, rows of repeated ids summed
                 squares[index] += float(np.square(np.asarray(gradient, dtype="float64")).sum())
         return squares
 

@@ -28,6 +28,7 @@ EXPECTED = {
     "circle": ("points2d", "classification", (2,)), "xor": ("points2d", "classification", (2,)),
     "gaussian": ("points2d", "classification", (2,)), "spiral": ("points2d", "classification", (2,)),
     "plane": ("points2d", "regression", (2,)), "multi_gaussian": ("points2d", "regression", (2,)),
+    "motif": ("sequence", "classification", (20,)),
 }
 
 

@@ -1,6 +1,6 @@
 """Layers that act differently in training: augmentation changes the images in training only (a model with it
 predicts the same every time at inference, and trains and tests through LayerLab like any other); Normalization
-measures the training split when a run starts. And the residual starter learns."""
+measures the training split when a run starts."""
 
 from __future__ import annotations
 
@@ -48,14 +48,6 @@ def test_a_model_with_augmentation_trains_and_tests_the_same_twice(digits_dir, t
     first, second = model.predict(x, verbose=0), model.predict(x, verbose=0)
     assert np.array_equal(first, second)  # inference ignores the random layers
     assert result["evaluation"]["accuracy"] > 0.3
-
-
-def test_the_residual_starter_learns_digits(digits_dir, tmp_path):
-    from app.core.starters import STARTERS
-
-    result, _ = train(STARTERS["residual"].graph(), digits_dir, tmp_path / "residual", {"epochs": 2, "seed": 1})
-    assert result["state"] == "completed", result["message"]
-    assert result["evaluation"]["accuracy"] > 0.5
 
 
 def test_a_normalization_layer_measures_the_training_split_when_the_run_starts(regression_dir, tmp_path):
