@@ -25,7 +25,8 @@ INPUT_FOR = {
     "Normalization": [8], "Resizing": [28, 28, 1], "CenterCrop": [28, 28, 1], "RandomFlip": [28, 28, 1],
     "RandomRotation": [28, 28, 1],
     "RandomZoom": [28, 28, 1], "RandomTranslation": [28, 28, 1], "RandomContrast": [28, 28, 1],
-    "RandomBrightness": [28, 28, 1],
+    "RandomBrightness": [28, 28, 1], "Bidirectional": [10, 3], "TimeDistributed": [10, 3],
+    "MultiHeadAttention": [10, 3], "Dot": [8],
 }
 
 

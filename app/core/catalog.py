@@ -103,6 +103,10 @@ class LayerType:
     # Keras arguments LayerLab always gives this layer (not offered as parameters), such as the value
     # range of brightness changes for inputs scaled to 0..1 as LayerLab prepares images.
     fixed: tuple[tuple[str, Any], ...] = ()
+    # A wrapper (Bidirectional, TimeDistributed) builds another Keras layer inside it from these parameters; its
+    # class is the "layer" parameter, or `wrapped_class` when it can wrap only one.
+    wrapped_params: tuple[str, ...] = ()
+    wrapped_class: str = ""
     by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +120,12 @@ class LayerType:
 
     @property
     def is_merge(self) -> bool:
-        """Whether it joins several inputs (Add, Concatenate, Subtract...)."""
+        """Whether it joins several inputs (Add, Concatenate, Subtract...), given to Keras as one list."""
+        return self.min_inputs > 1
+
+    @property
+    def takes_several(self) -> bool:
+        """Whether it may read from more than one layer (merges, and MultiHeadAttention's cross-attention)."""
         return self.max_inputs is None or self.max_inputs > 1
 
     def defaults(self) -> dict[str, Any]:
@@ -370,7 +379,8 @@ _RETURN_SEQUENCES = Param("return_sequences", "bool", False,
                           "Output every step (to stack another recurrent layer) instead of only the last.")
 _SIZE_2D = (Param("height", "int", 24, "The height of the output images, in pixels.", minimum=1, maximum=MAX_DIM),
             Param("width", "int", 24, "The width of the output images, in pixels.", minimum=1, maximum=MAX_DIM))
-_UNIT_RANGE = (("value_range", (0.0, 1.0)),)  # LayerLab prepares images as values from 0 to 1
+_UNIT_RANGE = (("value_range", (0.0, 1.0)),)
+RECURRENT_LAYERS = ("LSTM", "GRU", "SimpleRNN")  # LayerLab prepares images as values from 0 to 1
 
 _MORE_LAYER_TYPES: tuple[LayerType, ...] = (
     # --- convolution -----------------------------------------------------------------------------------
@@ -613,6 +623,52 @@ _MORE_LAYER_TYPES: tuple[LayerType, ...] = (
         (_factor("factor", 0.2, "The largest change of brightness, as a share of the value range."),),
         fixed=_UNIT_RANGE,
     ),
+    # --- wrappers, attention and the dot product -------------------------------------------------------
+    LayerType(
+        "Bidirectional", "Recurrent",
+        "Reads the sequence twice, forwards and backwards, with two copies of a recurrent layer, and joins "
+        "what both found: each step then knows what comes before and after it.",
+        (Param("layer", "choice", "LSTM", "The recurrent layer read in each direction.",
+               choices=RECURRENT_LAYERS),
+         _units(32, "The size of each direction's output at each step."), _activation("tanh"), _RETURN_SEQUENCES,
+         Param("dropout", "float", 0.0, "The share of inputs dropped at each training step.",
+               minimum=0.0, maximum=1.0, exclusive_maximum=True),
+         Param("merge_mode", "choice", "concat",
+               "How the two directions are joined: concat puts them side by side (twice the units), sum, mul "
+               "and ave combine them value by value.", choices=("concat", "sum", "mul", "ave"))),
+        wrapped_params=("units", "activation", "return_sequences", "dropout"),
+    ),
+    LayerType(
+        "TimeDistributed", "Recurrent",
+        "Applies one Dense layer to every step of a sequence, with the same weights at each step.",
+        (_units(32, "How many values the Dense layer outputs at each step."), _activation("linear"),
+         _kernel_initializer(), _USE_BIAS),
+        wrapped_params=("units", "activation", "kernel_initializer", "use_bias"), wrapped_class="Dense",
+    ),
+    LayerType(
+        "MultiHeadAttention", "Attention",
+        "Lets every step look at every other step and take what is relevant to it, with several heads looking "
+        "for different things. With one input it is self-attention; with two, the first asks (the query) and "
+        "the second is looked at (the value), as in cross-attention.",
+        (Param("num_heads", "int", 2, "How many heads attend in parallel, each with its own weights.",
+               minimum=1, maximum=128),
+         Param("key_dim", "int", 16, "The size of each head's query and key vectors.", minimum=1, maximum=MAX_DIM),
+         Param("value_dim", "optional_int", None, "The size of each head's value vectors; empty: the same as "
+               "key_dim.", minimum=1, maximum=MAX_DIM),
+         Param("dropout", "float", 0.0, "The share of attention weights dropped at each training step.",
+               minimum=0.0, maximum=1.0, exclusive_maximum=True),
+         _USE_BIAS),
+        min_inputs=1, max_inputs=2,
+    ),
+    LayerType(
+        "Dot", "Merge",
+        "The dot product of two inputs along an axis: how much they point the same way (with normalize, the "
+        "cosine similarity).",
+        (Param("axes", "int", -1, "The axis multiplied and summed in both inputs; -1 is the last one.",
+               minimum=-4, maximum=4),
+         Param("normalize", "bool", False, "Scale both inputs to length 1 first, giving the cosine similarity.")),
+        min_inputs=2, max_inputs=2,
+    ),
 )
 
 # Layer types that can hold weights get a `trainable` switch: off, training leaves their weights as they are.
@@ -620,14 +676,16 @@ _TRAINABLE = Param("trainable", "bool", True,
                    "Off: training leaves this layer's weights as they are (frozen), as when reusing a trained network.")
 _WITH_WEIGHTS = frozenset({
     "Dense", "Conv1D", "Conv2D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "BatchNormalization",
-    "LayerNormalization", "GroupNormalization", "Embedding", "LSTM", "GRU", "SimpleRNN", "PReLU"})
+    "LayerNormalization", "GroupNormalization", "Embedding", "LSTM", "GRU", "SimpleRNN", "PReLU", "Bidirectional",
+    "TimeDistributed", "MultiHeadAttention"})
 
 
 def _with_trainable(layer_type: LayerType) -> LayerType:
     if layer_type.name not in _WITH_WEIGHTS:
         return layer_type
     return LayerType(layer_type.name, layer_type.category, layer_type.help, (*layer_type.params, _TRAINABLE),
-                     layer_type.min_inputs, layer_type.max_inputs, layer_type.keras_class, layer_type.fixed)
+                     layer_type.min_inputs, layer_type.max_inputs, layer_type.keras_class, layer_type.fixed,
+                     layer_type.wrapped_params, layer_type.wrapped_class)
 
 
 LAYER_TYPES = tuple(_with_trainable(t) for t in _BASIC_LAYER_TYPES + _MORE_LAYER_TYPES)

@@ -21,7 +21,7 @@ from typing import Any
 
 from app.core.catalog import CATALOG
 from app.core.graph import Graph, Node
-from app.core.keras_args import keras_kwargs
+from app.core.keras_args import KerasLayer, call_inputs, keras_kwargs, keras_layer
 from app.core.training import TrainConfig, output_head, uses_logits
 
 # Keras' own defaults: a parameter at its default is left out of the call, as a person would.
@@ -29,7 +29,7 @@ KERAS_DEFAULTS: dict[str, Any] = {"use_bias": True, "kernel_initializer": "gloro
                                   "momentum": 0.99, "epsilon": 0.001, "offset": 0.0, "axis": -1,
                                   "return_sequences": False, "dropout": 0.0, "strides": None, "trainable": True,
                                   "kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
-                                  "bias_constraint": None}
+                                  "bias_constraint": None, "value_dim": None}
 UNIT_STRIDES = (1, (1, 1))
 SCRIPT_FOLDER = "Path(__file__).resolve().parent  # this script's folder"
 NOTEBOOK_FOLDER = "Path.cwd()  # the notebook's folder"
@@ -105,22 +105,28 @@ def slug(name: str, fallback: str = "model") -> str:
 
 def layer_call(node: Node) -> str:
     """`layers.Dense(units=64, activation='relu', name='dense')`: parameters at Keras' defaults left out."""
-    args = []
-    for name, value in keras_kwargs(node).items():
-        if name in KERAS_DEFAULTS and value == KERAS_DEFAULTS[name]:
+    return _constructor(keras_layer(node), node.name)
+
+
+def _constructor(spec: KerasLayer, name: str | None = None) -> str:
+    args = [_constructor(spec.wrapped)] if spec.wrapped else []
+    for key, value in spec.kwargs.items():
+        if key in KERAS_DEFAULTS and value == KERAS_DEFAULTS[key]:
             continue
-        if name == "strides" and value in UNIT_STRIDES:
+        if key == "strides" and value in UNIT_STRIDES:
             continue
-        args.append(f"{name}={literal(value)}")
-    args.append(f"name={literal(node.name)}")
-    return f"layers.{node.type}({', '.join(args)})"
+        args.append(f"{key}={literal(value)}")
+    if name is not None:
+        args.append(f"name={literal(name)}")
+    return f"layers.{spec.class_name}({', '.join(args)})"
 
 
 def is_chain(graph: Graph) -> bool:
     order = graph.topological_order()
     inputs = [n for n in order if CATALOG[n.type].is_input]
     return (len(inputs) == 1 and order[0] is inputs[0] and len(graph.outputs()) == 1
-            and all(n.inputs == [order[i].id] for i, n in enumerate(order[1:])))
+            and all(n.inputs == [order[i].id] for i, n in enumerate(order[1:]))
+            and not any(CATALOG[n.type].takes_several for n in order))  # Sequential calls with one argument
 
 
 def build_model_code(graph: Graph, model_name: str) -> str:
@@ -142,11 +148,10 @@ def build_model_code(graph: Graph, model_name: str) -> str:
         if CATALOG[node.type].is_input:
             shape = keras_kwargs(node)["shape"]
             lines.append(f"    {variables[node.id]} = keras.Input(shape={literal(shape)}, name={literal(node.name)})")
-        elif CATALOG[node.type].is_merge:
-            sources = ", ".join(variables[i] for i in node.inputs)
-            lines.append(f"    {variables[node.id]} = {layer_call(node)}([{sources}])")
         else:
-            lines.append(f"    {variables[node.id]} = {layer_call(node)}({variables[node.inputs[0]]})")
+            arguments = call_inputs(node.type, [variables[i] for i in node.inputs])
+            written = ", ".join(f"[{', '.join(a)}]" if isinstance(a, list) else a for a in arguments)
+            lines.append(f"    {variables[node.id]} = {layer_call(node)}({written})")
     outputs = [variables[n.id] for n in graph.outputs()]
     model_inputs = variables[inputs[0].id] if len(inputs) == 1 else f"[{', '.join(variables[n.id] for n in inputs)}]"
     model_outputs = outputs[0] if len(outputs) == 1 else f"[{', '.join(outputs)}]"

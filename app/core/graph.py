@@ -132,7 +132,10 @@ def _check_input_count(graph: Graph, node: Node) -> None:
     if layer_type.is_merge and layer_type.max_inputs is not None and count > layer_type.max_inputs:
         raise UserError(f"{node.type} joins exactly {layer_type.max_inputs} layers; it received {count}.",
                         layer_id=node.id, field="inputs")
-    if not layer_type.is_input and not layer_type.is_merge and count != 1:
+    if layer_type.takes_several and not layer_type.is_merge and not 1 <= count <= (layer_type.max_inputs or count):
+        raise UserError(f"{node.type} takes 1 to {layer_type.max_inputs} inputs; it received {count}.",
+                        layer_id=node.id, field="inputs")
+    if not layer_type.is_input and not layer_type.takes_several and count != 1:
         raise UserError(f"{node.type} takes exactly one input; it received {count}.",
                         layer_id=node.id, field="inputs")
 

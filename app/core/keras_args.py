@@ -6,10 +6,13 @@ mapping from the catalog to Keras lives in one place.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from app.core.catalog import CATALOG, NO_CHOICE
 from app.core.graph import Node
+
+T = TypeVar("T")
 
 
 def keras_kwargs(node: Node) -> dict[str, Any]:
@@ -24,3 +27,33 @@ def keras_kwargs(node: Node) -> dict[str, Any]:
         kwargs[param.name] = value
     kwargs.update(layer_type.fixed)
     return kwargs
+
+
+@dataclass(frozen=True)
+class KerasLayer:
+    """What to construct for a node: a Keras class and its arguments, and for a wrapper the layer inside it."""
+
+    class_name: str
+    kwargs: dict[str, Any]
+    wrapped: KerasLayer | None = None
+
+
+def keras_layer(node: Node) -> KerasLayer:
+    """The Keras layer of a node; a wrapper's own parameters go to the layer it wraps."""
+    layer_type = CATALOG[node.type]
+    kwargs = keras_kwargs(node)
+    if not layer_type.wrapped_params:
+        return KerasLayer(layer_type.keras_class, kwargs)
+    inner_class = layer_type.wrapped_class or kwargs.pop("layer")
+    inner = {name: kwargs.pop(name) for name in layer_type.wrapped_params}
+    return KerasLayer(layer_type.keras_class, kwargs, KerasLayer(inner_class, inner))
+
+
+def call_inputs(type_name: str, sources: list[T]) -> tuple[T | list[T], ...]:
+    """The positional arguments a layer is called with: a merge gets one list; MultiHeadAttention the query and
+    the value (the same tensor for self-attention); any other layer its one input."""
+    if type_name == "MultiHeadAttention":
+        return (sources[0], sources[-1])
+    if CATALOG[type_name].is_merge:
+        return (sources,)
+    return (sources[0],)

@@ -23,7 +23,7 @@ from app.core import graph as edits
 from app.core.catalog import CATALOG, INITIALIZER_NAMES, NO_CHOICE
 from app.core.errors import TooLarge, UserError, shown
 from app.core.graph import MAX_NODES, Graph
-from app.core.text import byte_size
+from app.core.text import byte_size, one_of
 from app.core.validation import Limits, validate
 
 MAX_CONFIG_BYTES = 8 * 1024 * 1024  # a 200-layer functional config takes about 1 MB
@@ -219,6 +219,14 @@ def _factor(value: Any) -> Any:
     return value
 
 
+def _same_axes(value: Any) -> Any:
+    """Keras' Dot takes an axis per input; the catalog has one axis for both. Different ones stay as they are,
+    to be refused by name."""
+    if isinstance(value, list) and len(value) == 2 and value[0] == value[1]:
+        return value[0]
+    return value
+
+
 def _conv(pair: bool) -> dict[str, Rule]:
     size = None if pair else _one_int
     return {
@@ -365,6 +373,17 @@ RULES.update({
                                factor=Param("factor", _factor)),
     "RandomBrightness": _offered("RandomBrightness", **_IMAGE_ONLY, value_range=_UNIT_VALUE_RANGE,
                                  factor=Param("factor", _factor)),
+    # The wrapped layer's settings are read by `_wrapped_params` with that layer's own rules.
+    "Bidirectional": {"merge_mode": Param("merge_mode"), "layer": IGNORED, "backward_layer": IGNORED,
+                      "weights": Fixed((None,))},
+    "TimeDistributed": {"layer": IGNORED},
+    "MultiHeadAttention": _offered("MultiHeadAttention", use_gate=Fixed((False,)), output_shape=Fixed((None,)),
+                                   # Keras writes its default out: every axis between the batch and the features
+                                   attention_axes=Fixed((None, [1], [1, 2], [1, 2, 3])),
+                                   sliding_window=Fixed((None,)), kernel_initializer=TrainingOnly("glorot_uniform"),
+                                   bias_initializer=TrainingOnly("zeros"), seed=TrainingOnly(None),
+                                   flash_attention=IGNORED, **_REGULARIZERS),
+    "Dot": {"axes": Param("axes", _same_axes), "normalize": Param("normalize")},
 })
 # Keras' defaults for each initializer's own settings; others are noted as not imported.
 _INITIALIZER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -529,6 +548,8 @@ def _inbound(layer: _Layer, nodes: Any) -> list[str]:
     node = nodes[0]
     if isinstance(node, dict):  # Keras 3: {"args": [tensor or [tensors]], "kwargs": {...}}
         args, kwargs = node.get("args"), node.get("kwargs") or {}
+        if layer.class_name == "MultiHeadAttention" and isinstance(args, list) and isinstance(kwargs, dict):
+            args, kwargs = _query_and_value(layer, args, kwargs)
         if not isinstance(args, list) or len(args) != 1:
             raise _refusal(f"{layer.label} cannot be imported: it is called with {shown(args)} as arguments. Expected "
                            "one input, or one list of inputs for a merge layer.", layer.name, layer.class_name)
@@ -564,6 +585,24 @@ def _inbound(layer: _Layer, nodes: Any) -> list[str]:
                            "another layer ([name, 0, 0]).", layer.name, layer.class_name)
         names.append(history[0])
     return names
+
+
+def _query_and_value(layer: _Layer, args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """MultiHeadAttention's call (query, value), as one list of inputs: the query alone for self-attention."""
+    kwargs = dict(kwargs)
+    tensors = [*args, *(kwargs.pop(key) for key in ("query", "value") if key in kwargs)]
+    if kwargs.get("key") is not None or not 1 <= len(tensors) <= 2:
+        raise _refusal(f"{layer.label} cannot be imported: it is called with {shown(args)} and {shown(kwargs)}. "
+                       "Expected a query and a value (self-attention: the same tensor twice), and no separate key.",
+                       layer.name, layer.class_name)
+    kwargs.pop("key", None)
+    for key in ("return_attention_scores", "use_causal_mask", "attention_mask", "query_mask", "value_mask",
+                "key_mask"):
+        if key in kwargs and kwargs[key] in (None, False):
+            kwargs.pop(key)
+    if len(tensors) == 2 and tensors[0] == tensors[1]:
+        tensors = tensors[:1]
+    return [tensors], kwargs
 
 
 def _history(layer: _Layer, tensor: Any) -> Any:
@@ -680,8 +719,47 @@ def _params(plan: ImportPlan, layer: _Layer, type_name: str) -> dict[str, Any]:
     if layer.class_name in ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D") and \
             params.get("strides") == params.get("pool_size"):
         params["strides"] = None  # Keras writes the default (the pool size) out
+    if layer.class_name == "MultiHeadAttention" and params.get("value_dim") == params.get("key_dim"):
+        params["value_dim"] = None  # Keras writes the default (key_dim) out
+    if CATALOG[type_name].wrapped_params:
+        params.update(_wrapped_params(plan, layer, type_name))
     _common(plan, layer)
     return params
+
+
+def _wrapped_params(plan: ImportPlan, layer: _Layer, type_name: str) -> dict[str, Any]:
+    """A wrapper's parameters that live in the layer it wraps (and for Bidirectional, which layer that is)."""
+    layer_type = CATALOG[type_name]
+    allowed = (layer_type.wrapped_class,) if layer_type.wrapped_class else layer_type.by_name["layer"].choices
+    inner = layer.config.get("layer")
+    inner_class = inner.get("class_name") if isinstance(inner, dict) else None
+    if not isinstance(inner, dict) or inner_class not in allowed or not isinstance(inner.get("config"), dict):
+        raise _refusal(f"{layer.label} cannot be imported: LayerLab's {type_name} wraps {one_of(allowed)}. "
+                       f"Received: layer={_text(inner_class)}", layer.name, layer.class_name)
+    wrapped = _Layer(layer.name, inner_class, inner["config"], [], f"{layer.label}'s {inner_class}")
+    params = _params(plan, wrapped, _TYPE_OF_CLASS[inner_class])
+    defaults = CATALOG[inner_class].defaults()
+    for key, value in params.items():
+        if key not in layer_type.wrapped_params and key != "trainable" and value != defaults.get(key):
+            raise _refusal(f"{layer.label} cannot be imported: LayerLab's {type_name} sets only "
+                           f"{', '.join(layer_type.wrapped_params)} of its {inner_class}. Expected {key}="
+                           f"{_text(defaults.get(key))}. Received: {key}={_text(value)}", layer.name, layer.class_name)
+    backward = layer.config.get("backward_layer")
+    if backward is not None and not _mirrors(inner, backward):
+        raise _refusal(f"{layer.label} cannot be imported: its backward layer has settings of its own. Expected "
+                       "the same layer as the forward one, reading backwards.", layer.name, layer.class_name)
+    chosen = {key: params[key] for key in layer_type.wrapped_params if key in params}
+    return chosen if layer_type.wrapped_class else {"layer": inner_class, **chosen}
+
+
+def _mirrors(forward: dict[str, Any], backward: Any) -> bool:
+    """Whether a Bidirectional's backward layer is its forward layer reading backwards, as Keras makes it."""
+    if not isinstance(backward, dict) or backward.get("class_name") != forward.get("class_name"):
+        return False
+    ignored = ("name", "go_backwards")
+    settings = [{k: v for k, v in config.items() if k not in ignored} if isinstance(config, dict) else None
+                for config in (forward.get("config"), backward.get("config"))]
+    return settings[0] == settings[1]
 
 
 def _param_value(plan: ImportPlan, layer: _Layer, key: str, value: Any, rule: Param) -> Any:

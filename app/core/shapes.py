@@ -353,6 +353,55 @@ def _normalization(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
     return LayerShape(shapes[0], 0, 2 * shapes[0][-1] + 1)
 
 
+def _bidirectional(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    """Two copies of the wrapped recurrent layer; concat puts their outputs side by side."""
+    inner = RULES[p["layer"]](p, shapes)
+    if p["merge_mode"] != "concat":
+        return LayerShape(inner.output, 2 * inner.trainable)
+    return LayerShape(inner.output[:-1] + (2 * inner.output[-1],), 2 * inner.trainable)
+
+
+def _time_distributed(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    (shape,) = shapes
+    if len(shape) < 2:
+        raise ShapeError(f"TimeDistributed expects an input of at least 3 dimensions (batch, steps, features) but got "
+                         f"{rank_words(shape)}. Feed it a sequence: an Embedding, a Conv1D, or a recurrent layer with "
+                         "return_sequences on.")
+    inner = _dense(p, [shape[1:]])
+    return LayerShape((shape[0], *inner.output), inner.trainable)
+
+
+def _attention(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    """Query, key and value projections per head, then one projection back to the query's size."""
+    query, value = shapes[0], shapes[-1]
+    if len(query) != len(value):
+        raise ShapeError(f"MultiHeadAttention needs a query and a value of the same rank but got {describe(query)} "
+                         f"and {describe(value)}.", field="inputs")
+    heads, key_dim = p["num_heads"], p["key_dim"]
+    value_dim = p["value_dim"] or key_dim
+    bias = 1 if p["use_bias"] else 0
+    weights = (heads * key_dim * (query[-1] + bias) + heads * key_dim * (value[-1] + bias)
+               + heads * value_dim * (value[-1] + bias) + query[-1] * (heads * value_dim + bias))
+    return LayerShape(query, weights)
+
+
+def _dot(p: dict[str, Any], shapes: list[Shape]) -> LayerShape:
+    first, second = shapes
+    axes = p["axes"]
+    if len(first) != len(second) or not 1 <= abs(axes) <= len(first) or axes == 0:
+        batch = " (axis 0 is the batch)" if axes == 0 else ""
+        raise ShapeError(f"Dot's axes {axes} does not fit inputs of shapes {describe(first)} and {describe(second)}"
+                         f"{batch}. It needs two inputs of the same rank and an axis between 1 and {len(first)}, or "
+                         "-1 for the last.", field="axes")
+    index = axes - 1 if axes > 0 else len(first) + axes
+    if first[index] != second[index]:
+        raise ShapeError(f"Dot multiplies the axis {axes} of both inputs value by value, so it needs the same size "
+                         f"there; got {first[index]} and {second[index]} ({describe(first)} and {describe(second)}).",
+                         field="inputs")
+    output = first[:index] + first[index + 1:] + second[:index] + second[index + 1:]
+    return LayerShape(output or (1,), 0)
+
+
 RULES: dict[str, Callable[[dict[str, Any], list[Shape]], LayerShape]] = {
     "Dense": _dense,
     "Activation": _same,
@@ -414,6 +463,10 @@ RULES: dict[str, Callable[[dict[str, Any], list[Shape]], LayerShape]] = {
     "RandomTranslation": _image_same("RandomTranslation"),
     "RandomContrast": _image_same("RandomContrast"),
     "RandomBrightness": _image_same("RandomBrightness"),
+    "Bidirectional": _bidirectional,
+    "TimeDistributed": _time_distributed,
+    "MultiHeadAttention": _attention,
+    "Dot": _dot,
 }
 
 

@@ -15,3 +15,8 @@ def byte_size(value: float | None) -> str:
 def plural(count: int, noun: str) -> str:
     """1 epoch, 2 epochs; 0 units."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def one_of(choices: tuple[str, ...] | list[str]) -> str:
+    """"LSTM, GRU or SimpleRNN": a few alternatives in words."""
+    return choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"

@@ -7,7 +7,7 @@ import keras
 from app.core.catalog import CATALOG
 from app.core.errors import UserError
 from app.core.graph import Graph
-from app.core.keras_args import keras_kwargs
+from app.core.keras_args import KerasLayer, call_inputs, keras_kwargs, keras_layer
 from app.worker.advice import explain_keras_error
 
 
@@ -23,8 +23,14 @@ def build_model(graph: Graph) -> keras.Model:
             continue
         sources = [tensors[i] for i in node.inputs]
         try:
-            layer = getattr(keras.layers, node.type)(name=node.name, **kwargs)
-            tensors[node.id] = layer(sources if CATALOG[node.type].is_merge else sources[0])
+            layer = make_layer(keras_layer(node), node.name)
+            tensors[node.id] = layer(*call_inputs(node.type, sources))
+            if kwargs.get("trainable") is False:
+                # Again once built, weight by weight: those of a wrapped layer, or those MultiHeadAttention makes
+                # when it is first called, do not follow the switch given to the constructor.
+                layer.trainable = False
+                for weight in layer.weights:
+                    weight.trainable = False
         except Exception as exc:  # Keras raises ValueError, TypeError and others
             shapes = [tuple(t.shape) for t in sources]
             raise UserError(explain_keras_error(node, shapes, exc), layer_id=node.id,
@@ -32,3 +38,12 @@ def build_model(graph: Graph) -> keras.Model:
     outputs = [tensors[n.id] for n in graph.outputs()]
     return keras.Model(inputs=inputs, outputs=outputs if len(outputs) > 1 else outputs[0],
                        name="layerlab_model")
+
+
+def make_layer(spec: KerasLayer, name: str | None = None) -> keras.layers.Layer:
+    """Construct a Keras layer, and first the layer inside it for a wrapper."""
+    named = {"name": name} if name else {}
+    layer_class = getattr(keras.layers, spec.class_name)
+    if spec.wrapped is None:
+        return layer_class(**named, **spec.kwargs)
+    return layer_class(make_layer(spec.wrapped), **named, **spec.kwargs)
