@@ -128,6 +128,12 @@ class LayerType:
         """Whether it may read from more than one layer (merges, and MultiHeadAttention's cross-attention)."""
         return self.max_inputs is None or self.max_inputs > 1
 
+    @property
+    def freezes_once_built(self) -> bool:
+        """Whether `trainable=False` given to the constructor misses weights Keras makes later (a wrapped layer's,
+        MultiHeadAttention's projections): such a layer is frozen again weight by weight once built."""
+        return bool(self.wrapped_params) or self.name == "MultiHeadAttention"
+
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 

@@ -135,13 +135,15 @@ def build_model_code(graph: Graph, model_name: str) -> str:
     lines = ["def build_model():", '    """The network, not yet compiled."""']
     if not order:
         return "\n".join([*lines, "    raise ValueError('This model has no layers yet.')"]) + "\n"
+    refrozen = [n for n in order if CATALOG[n.type].freezes_once_built and keras_kwargs(n).get("trainable") is False]
+    start = "model = " if refrozen else "return "
     if is_chain(graph):
         shape = keras_kwargs(order[0])["shape"]
-        lines.append("    return keras.Sequential([")
+        lines.append(f"    {start}keras.Sequential([")
         lines.append(f"        keras.Input(shape={literal(shape)}, name={literal(order[0].name)}),")
         lines += [f"        {layer_call(node)}," for node in order[1:]]
         lines.append(f"    ], name={name})")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + _refreeze_lines(refrozen)) + "\n"
     variables = _variable_names(order)
     inputs = [n for n in order if CATALOG[n.type].is_input]
     for node in order:
@@ -155,8 +157,20 @@ def build_model_code(graph: Graph, model_name: str) -> str:
     outputs = [variables[n.id] for n in graph.outputs()]
     model_inputs = variables[inputs[0].id] if len(inputs) == 1 else f"[{', '.join(variables[n.id] for n in inputs)}]"
     model_outputs = outputs[0] if len(outputs) == 1 else f"[{', '.join(outputs)}]"
-    lines.append(f"    return keras.Model(inputs={model_inputs}, outputs={model_outputs}, name={name})")
-    return "\n".join(lines) + "\n"
+    lines.append(f"    {start}keras.Model(inputs={model_inputs}, outputs={model_outputs}, name={name})")
+    return "\n".join(lines + _refreeze_lines(refrozen)) + "\n"
+
+
+def _refreeze_lines(frozen: list[Node]) -> list[str]:
+    """Freezing again, weight by weight, the layers whose inner weights ignore `trainable=False` (see
+    `LayerType.freezes_once_built`)."""
+    if not frozen:
+        return []
+    names = ", ".join(literal(n.name) for n in frozen)
+    return [f"    for name in ({names},):  # their inner layers' weights do not follow trainable=False",
+            "        for weight in model.get_layer(name).weights:",
+            "            weight.trainable = False",
+            "    return model"]
 
 
 def _variable_names(order: list[Node]) -> dict[str, str]:

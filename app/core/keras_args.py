@@ -46,6 +46,9 @@ def keras_layer(node: Node) -> KerasLayer:
         return KerasLayer(layer_type.keras_class, kwargs)
     inner_class = layer_type.wrapped_class or kwargs.pop("layer")
     inner = {name: kwargs.pop(name) for name in layer_type.wrapped_params}
+    # Named after the wrapper: a name Keras numbers on its own ("dense_3") could be another layer's of the model,
+    # and two layers of one name share their weights' paths.
+    inner["name"] = f"{node.name}_{inner_class.lower()}"
     return KerasLayer(layer_type.keras_class, kwargs, KerasLayer(inner_class, inner))
 
 

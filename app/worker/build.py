@@ -25,10 +25,7 @@ def build_model(graph: Graph) -> keras.Model:
         try:
             layer = make_layer(keras_layer(node), node.name)
             tensors[node.id] = layer(*call_inputs(node.type, sources))
-            if kwargs.get("trainable") is False:
-                # Again once built, weight by weight: those of a wrapped layer, or those MultiHeadAttention makes
-                # when it is first called, do not follow the switch given to the constructor.
-                layer.trainable = False
+            if kwargs.get("trainable") is False and CATALOG[node.type].freezes_once_built:
                 for weight in layer.weights:
                     weight.trainable = False
         except Exception as exc:  # Keras raises ValueError, TypeError and others

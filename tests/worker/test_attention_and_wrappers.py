@@ -96,14 +96,35 @@ def test_frozen_attention_and_wrappers_keep_their_weights_through_training():
         ("Input", {"shape": [6, 3]}), ("MultiHeadAttention", {"key_dim": 4, "trainable": False}),
         ("Bidirectional", {"layer": "GRU", "units": 4, "return_sequences": True, "trainable": False}),
         ("TimeDistributed", {"units": 2, "trainable": False}), ("TimeDistributed", {"units": 1}),
-        ("Flatten", {}), ("Dense", {"units": 1})])
+        ("Flatten", {}), ("Dense", {"units": 1, "activation": "linear"})])  # a relu output may start dead
     assert validate(graph).shapes["n2"].trainable == 0
     model = build_model(graph)
     model.compile(optimizer="adam", loss="mse")
-    before = [w.numpy() for w in model.weights]
+    before = [w.numpy().copy() for w in model.weights]  # a copy: numpy() may share the variable's memory
     rng = np.random.default_rng(0)
     model.fit(rng.random((32, 6, 3), dtype="float32"), rng.random((32, 1), dtype="float32"), epochs=1, verbose=0)
     changed = [not np.array_equal(b, w.numpy()) for b, w in zip(before, model.weights, strict=True)]
     frozen = sum(len(model.get_layer(name).weights) for name in ("multi_head_attention", "bidirectional",
                                                                   "time_distributed"))
     assert not any(changed[:frozen]) and all(changed[frozen:])
+
+
+def test_the_exported_code_freezes_attention_and_wrappers_as_the_app_does():
+    graph = graph_from_layers([
+        ("Input", {"shape": [6, 3]}), ("MultiHeadAttention", {"key_dim": 4, "trainable": False}),
+        ("Bidirectional", {"layer": "SimpleRNN", "units": 3, "trainable": False}), ("Dense", {"units": 1})])
+    code = build_model_code(graph, "frozen")
+    namespace: dict = {}
+    exec("import keras\nfrom keras import layers\n" + code, namespace)
+    exported, built = namespace["build_model"](), build_model(graph)
+    assert exported.count_params() == built.count_params()
+    assert len(exported.trainable_weights) == len(built.trainable_weights) == 2  # the last Dense's kernel and bias
+
+
+def test_a_wrapped_layer_never_takes_the_name_of_another_layer_of_the_model():
+    # Keras would name the wrapped Dense "dense" when it is the first Dense made, the name of the last layer here
+    graph = graph_from_layers([("Input", {"shape": [6, 3]}), ("TimeDistributed", {"units": 2}), ("Flatten", {}),
+                               ("Dense", {"units": 1})])
+    model = build_model(graph)
+    paths = [w.path for w in model.weights]
+    assert len(paths) == len(set(paths)) and "time_distributed/time_distributed_dense/kernel" in paths
