@@ -284,6 +284,8 @@ def _train_code(config: TrainConfig, data: DataSource, logits: bool, normalized:
 
 
 def _target_lines(config: TrainConfig, data: DataSource) -> list[str]:
+    if config.target == "input":
+        return ["    y = x.astype('float32')  # target input: the model learns to give back each sample"]
     if data.task != "classification":
         return ["    y = y.astype('float32').reshape(len(y), -1)"]
     if config.loss == "categorical_crossentropy":

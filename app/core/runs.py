@@ -29,6 +29,7 @@ INITIAL_WEIGHTS_KEYS = "initial.weights.json"  # each layer's group in that file
 CHECKPOINT_STATE = "checkpoint.json"  # which epoch that is, with the history up to it
 INTERNALS = "internals.json"          # what each layer did during training (app.core.internals)
 REPLAYED_INTERNALS = "internals-replayed.json"  # the same, computed later from the weights kept per epoch
+RECONSTRUCTIONS = "reconstructions.png"  # an autoencoder's test samples above what it gave back
 EPOCH_WEIGHTS = "epoch-weights.npz"   # small models: the weights after each epoch, arrays e<epoch>_<i>
 
 

@@ -97,6 +97,22 @@ STARTERS: dict[str, Starter] = {
              ("Dense", {"units": 1, "activation": "sigmoid"})),
             model_name="Sequence model",
         ),
+        Starter(
+            "autoencoder", "Autoencoder",
+            "Squeezes a 28x28 image through a small code (7x7x8 values, a sixth of the pixels) with Conv2D and "
+            "pooling, then grows it back with Conv2DTranspose. It trains with target input: it learns to give "
+            "back each image, without labels, and the test shows originals next to reconstructions.",
+            (("Input", {"shape": [28, 28, 1]}),
+             ("Conv2D", {"filters": 16, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+             ("MaxPooling2D", {"pool_size": [2, 2]}),
+             ("Conv2D", {"filters": 8, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+             ("MaxPooling2D", {"pool_size": [2, 2]}),
+             ("Conv2DTranspose", {"filters": 8, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same",
+                                  "activation": "relu"}),
+             ("Conv2DTranspose", {"filters": 16, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same",
+                                  "activation": "relu"}),
+             ("Conv2D", {"filters": 1, "kernel_size": [3, 3], "padding": "same", "activation": "sigmoid"})),
+        ),
         Starter("blank", "Blank model", "Start from nothing and add every layer yourself.", (),
                 model_name="Network"),
     )

@@ -7,6 +7,7 @@ worker starts. The worker turns a TrainConfig into Keras objects (app.worker.tra
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,12 @@ CLASS_WEIGHTS = ("none", "balanced")
 # but get a warning: no optimizer here trains well with steps that large.
 USUAL_MAX_LEARNING_RATE = 1.0
 
+TARGETS = ("labels", "input")
+
 TRAIN_PARAMS: tuple[Param, ...] = (
+    Param("target", "choice", "labels",
+          "What the model learns to output: labels, the dataset's classes or numbers; input, each sample itself "
+          "(an autoencoder, whose output has the input's shape), so no label is used.", choices=TARGETS),
     Param("loss", "choice", "sparse_categorical_crossentropy",
           "What training minimizes: cross-entropy for classes, squared or absolute error for numbers.",
           choices=CROSS_ENTROPY_LOSSES + REGRESSION_LOSSES),
@@ -81,7 +87,7 @@ PARAMS_BY_NAME: dict[str, Param] = {p.name: p for p in TRAIN_PARAMS}
 MULTI_VALUED = frozenset({"metrics"})  # a list of choices, each checked on its own
 
 GROUPS: dict[str, tuple[str, ...]] = {
-    "Loss and optimizer": ("loss", "optimizer", "learning_rate", "momentum", "class_weight"),
+    "Loss and optimizer": ("target", "loss", "optimizer", "learning_rate", "momentum", "class_weight"),
     "Schedule": ("epochs", "batch_size"),
     "Early stopping": ("early_stopping", "early_stopping_monitor", "early_stopping_patience",
                        "restore_best_weights"),
@@ -128,6 +134,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    target: str = PARAMS_BY_NAME["target"].default
     loss: str = PARAMS_BY_NAME["loss"].default
     optimizer: str = PARAMS_BY_NAME["optimizer"].default
     learning_rate: float = PARAMS_BY_NAME["learning_rate"].default
@@ -166,12 +173,20 @@ class TrainConfig(BaseModel):
         return TrainConfig.from_values({**self.get_config(), **changes})
 
 
+def stored_config(config_json: str) -> dict[str, Any]:
+    """A run's stored settings, with the default of each setting added since it was stored (such as target)."""
+    return {**{p.name: p.default for p in TRAIN_PARAMS}, **json.loads(config_json)}
+
+
 def uses_logits(loss: str, output_activation: str) -> bool:
     """A linear output with cross-entropy gives raw scores: the loss must apply softmax/sigmoid."""
     return loss in CROSS_ENTROPY_LOSSES and output_activation == "linear"
 
 
-def default_config(meta: DatasetMeta, output_units: int | None = None) -> TrainConfig:
+def default_config(meta: DatasetMeta, output_units: int | None = None, reconstructs: bool = False) -> TrainConfig:
+    """The settings suggested for this data and output layer (`reconstructs`: see `reconstructs_input`)."""
+    if reconstructs:
+        return TrainConfig(target="input", loss="mean_squared_error", metrics=["mae"])
     if meta.task == "regression":
         return TrainConfig(loss="mean_squared_error", metrics=["mae"])
     if meta.num_classes == 2 and output_units == 1:
@@ -206,6 +221,24 @@ def output_head(graph: Graph, report: Report | None = None) -> OutputHead | None
     return OutputHead(out.id, report.shapes[out.id].output[-1], activation)
 
 
+def reconstructs_input(graph: Graph, meta: DatasetMeta, report: Report | None = None) -> bool:
+    """Whether the model's output is shaped like one sample of the data (an image, a sequence), as an
+    autoencoder's is: then the suggested target is the input itself."""
+    report = report or validate(graph)
+    outputs = graph.outputs()
+    if len(outputs) != 1 or outputs[0].id not in report.shapes:
+        return False
+    shape = report.shapes[outputs[0].id].output
+    return len(shape) > 1 and list(shape) == list(meta.input_shape)
+
+
+def suggested_for(graph: Graph, meta: DatasetMeta, report: Report | None = None) -> TrainConfig:
+    """The settings suggested for this model on this data."""
+    report = report or validate(graph)
+    head = output_head(graph, report)
+    return default_config(meta, head.units if head else None, reconstructs_input(graph, meta, report))
+
+
 def check_input(input_shape: list[int] | tuple[int, ...], meta: DatasetMeta,
                 layer_id: str | None = None) -> list[Issue]:
     if list(input_shape) == list(meta.input_shape):
@@ -228,6 +261,8 @@ def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig,
     if len(inputs) == 1:
         issues += check_input(inputs[0].params.get("shape", []), meta, inputs[0].id)
     issues += check_something_trains(graph, report)
+    if config.target == "input":
+        return issues + _check_reconstruction(graph, meta, config, report)
     if config.class_weight != "none" and meta.task != "classification":
         issues.append(Issue(f"class_weight {config.class_weight} weighs classes, but {meta.name} is a regression "
                             "task: choose none.", field="class_weight"))
@@ -239,6 +274,32 @@ def check_training(graph: Graph, meta: DatasetMeta, config: TrainConfig,
         issues.append(_not_per_sample(graph, head.layer_id, shape, meta))
     else:
         issues += check_fit(head.units, head.activation, meta, config, layer_id=head.layer_id)
+    return issues
+
+
+def _check_reconstruction(graph: Graph, meta: DatasetMeta, config: TrainConfig, report: Report) -> list[Issue]:
+    """An autoencoder: the output has the input's shape, and the loss and metrics compare values, not labels."""
+    issues: list[Issue] = []
+    outputs = graph.outputs()
+    if len(outputs) == 1 and outputs[0].id in report.shapes:
+        shape = report.shapes[outputs[0].id].output
+        if list(shape) != list(meta.input_shape):
+            issues.append(Issue(f"With target input the model learns to give back each sample, so its output must "
+                                f"have the input's shape {describe(tuple(meta.input_shape))}; {outputs[0].name} "
+                                f"gives {describe(shape)}. Change the last layers (a Conv2DTranspose or UpSampling2D "
+                                "grows an image back), or set target to labels.", outputs[0].id, field="target"))
+    if config.loss in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+        issues.append(Issue(f"{config.loss} compares class scores with class labels, but with target input the "
+                            "target is the sample itself. Use mean_squared_error, mean_absolute_error, or "
+                            "binary_crossentropy for values between 0 and 1 such as pixels.", field="loss"))
+    if "accuracy" in config.metrics:
+        issues.append(Issue("accuracy counts exactly right class labels, but with target input the model gives back "
+                            "values. Use mae or mse to measure how close the reconstruction is.", field="metrics"))
+    if config.class_weight != "none":
+        issues.append(Issue(f"class_weight {config.class_weight} weighs classes, but with target input no label is "
+                            "used: choose none.", field="class_weight"))
+    _check_settings(meta, config, lambda message, field: issues.append(Issue(message, None, "error", field)),
+                    lambda message, field: issues.append(Issue(message, None, "warning", field)))
     return issues
 
 
@@ -275,10 +336,12 @@ def _not_per_sample(graph: Graph, output_id: str, shape: tuple[int, ...], meta: 
     output = graph.node(output_id)
     first = first_dense_of_output_stack(graph) or output
     what = "class" if meta.task == "classification" else "number"
+    autoencoder = (" If it is meant to give back its input (an autoencoder), set the training setting target to "
+                   "input." if list(shape) == list(meta.input_shape) else "")
     return Issue(f"{output.name} gives {describe(shape)}: a prediction for every position of its "
                  f"{len(shape) + 1}-D input, but {meta.name} has one {what} per sample, so Keras cannot "
                  f"compare them and training would fail. Add a Flatten layer before {first.name}, or press "
-                 "\"Fit the output layer to the data\".", output_id, code=PER_SAMPLE_OUTPUT)
+                 f"\"Fit the output layer to the data\".{autoencoder}", output_id, code=PER_SAMPLE_OUTPUT)
 
 
 def check_fit(output_units: int, output_activation: str, meta: DatasetMeta, config: TrainConfig,
@@ -408,7 +471,10 @@ def _check_regression(loss: str, units: int, act: str, meta: DatasetMeta, config
 def _check_settings(meta: DatasetMeta, config: TrainConfig, error: Say, warn: Say) -> None:
     monitor = config.early_stopping_monitor
     if config.early_stopping:
-        if monitor == "val_accuracy" and "accuracy" not in config.metrics:
+        if monitor == "val_accuracy" and config.target == "input":
+            error("Early stopping watches val_accuracy, but with target input there is no class to be right "
+                  "about. Watch val_loss.", "early_stopping_monitor")
+        elif monitor == "val_accuracy" and "accuracy" not in config.metrics:
             error("Early stopping watches val_accuracy, but accuracy is not among the metrics. "
                   "Add accuracy to the metrics or watch val_loss.", "early_stopping_monitor")
         if monitor.startswith("val_") and meta.split_sizes.get("val", 1) == 0:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.core.errors import Conflict, NotFound, UserError, invalid_value
 from app.core.runs import FINAL_MODEL, RunState
+from app.core.training import stored_config
 from app.core.workshops import CHALLENGE_METRICS, HIGHER_IS_BETTER, ChallengeBudget, checked_title, is_better, reaches
 from app.data.prepared import DatasetMeta
 from app.jobs.scheduler import Scheduler
@@ -134,6 +135,9 @@ def submit(db: Session, settings: Settings, scheduler: Scheduler, worker: WarmWo
     if run.state != RunState.COMPLETED or not (scheduler.run_folder(run.id) / FINAL_MODEL).exists():
         raise Conflict(f"Run {run.id} is {run.state}; only a run that finished training can be submitted.",
                        field="run_id")
+    if stored_config(run.config_json)["target"] == "input":
+        raise UserError(f"Run {run.id} learned to give back its input (training target: input), so it cannot be "
+                        "scored on the challenge's labels. Submit a run trained with target labels.", field="run_id")
     budget = budget_of(challenge)
     if run.params is not None and run.params > budget.params:
         raise UserError(f"This model has {run.params:,} parameters; the challenge allows up to {budget.params:,}.",

@@ -23,7 +23,13 @@ from app.config import Settings
 from app.core import graph as edits
 from app.core.errors import Conflict, NotFound, Unavailable, invalid_value
 from app.core.graph import Graph
-from app.core.training import check_training, default_config, first_dense_of_output_stack, output_head
+from app.core.training import (
+    check_training,
+    default_config,
+    first_dense_of_output_stack,
+    output_head,
+    suggested_for,
+)
 from app.core.validation import Report, validate
 from app.data.catalog import BUILTIN_DATASETS, DATASETS, UploadLimits
 from app.data.keras_cache import how_to_get, is_cached, probe_mirror, recent_mirror_failure
@@ -289,8 +295,7 @@ def _flatten_before_output_stack(graph: Graph, report: Report) -> Graph:
 
 
 def suggested_config(meta: DatasetMeta, graph: Graph, report: Report | None = None) -> dict[str, Any]:
-    head = output_head(graph, report)
-    return default_config(meta, head.units if head else None).get_config()
+    return suggested_for(graph, meta, report).get_config()
 
 
 def builtin_choices(settings: Settings, graph: Graph, attached: DatasetRecord | None,

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.core.errors import Conflict, UserError, invalid_value
 from app.core.graph import Graph, check_model_name
 from app.core.starters import STARTERS
-from app.core.training import check_training, default_config, output_head
+from app.core.training import check_training, suggested_for
 from app.core.validation import Issue, Report, validate
 from app.data.prepared import DatasetMeta
 from app.jobs.inspector import Inspector
@@ -115,9 +115,7 @@ def describe_model(session: Session, record: ModelRecord, settings: Settings, in
         state.stale_summary = _last_summary_that_built(session, record, settings, inspector)
     if meta is not None and state.report.ok:
         # Added after the summary: a model that does not fit the data still has a summary.
-        head = output_head(graph, state.report)
-        config = default_config(meta, head.units if head else None)
-        state.fit_issues = check_training(graph, meta, config, state.report)
+        state.fit_issues = check_training(graph, meta, suggested_for(graph, meta, state.report), state.report)
     return state
 
 

@@ -34,6 +34,7 @@ from app.core.runs import (
     test_metrics,
     validation_metric,
 )
+from app.core.training import stored_config
 from app.core.validation import validate
 from app.jobs.scheduler import Scheduler
 from app.services import datasets, editing
@@ -70,7 +71,7 @@ def run_out(session: Session, scheduler: Scheduler, run: RunRecord, detail: bool
     (and pass the name, which they work out with the run before it, and the history they read)."""
     if history is None:
         history = runs.history(session, run.id, with_batches=detail)
-    config = json.loads(run.config_json)
+    config = stored_config(run.config_json)
     state = RunState(run.state)
     model = saved_model(scheduler, run)
     saved_epoch = checkpoint_epoch(scheduler, run) if detail else None
@@ -107,7 +108,7 @@ def run_facts(session: Session, run: RunRecord, epochs: list[dict[str, Any]] | N
     graph = Graph.model_validate_json(run.graph_json)
     metric = validation_metric(epochs)
     best = best_of(epochs, metric) if metric else None
-    return RunFacts(id=run.id, graph=graph, config=json.loads(run.config_json), dataset_id=run.dataset_id,
+    return RunFacts(id=run.id, graph=graph, config=stored_config(run.config_json), dataset_id=run.dataset_id,
                     dataset_name=run.dataset_name, params=parameter_count(run, graph),
                     best_epoch=best_epoch(epochs), best_value=best[0] if best else None,
                     test=test_metrics(run.evaluation))
@@ -115,7 +116,7 @@ def run_facts(session: Session, run: RunRecord, epochs: list[dict[str, Any]] | N
 
 def setup_of(run: RunRecord) -> RunFacts:
     """What a run was set up with (data, graph, settings), without its results: enough for `run_changes`."""
-    return RunFacts(id=run.id, graph=Graph.model_validate_json(run.graph_json), config=json.loads(run.config_json),
+    return RunFacts(id=run.id, graph=Graph.model_validate_json(run.graph_json), config=stored_config(run.config_json),
                     dataset_id=run.dataset_id, dataset_name=run.dataset_name, params=run.params, best_epoch=None,
                     best_value=None, test={})
 
@@ -234,7 +235,7 @@ def _started_from(session: Session, run: RunRecord, graph: Graph) -> dict[str, l
 
 def _setup_key(run: RunRecord) -> str:
     """Runs with the same key differ at most in their seed."""
-    config = {k: v for k, v in json.loads(run.config_json).items() if k != "seed" and k not in REPORTING_ONLY}
+    config = {k: v for k, v in stored_config(run.config_json).items() if k != "seed" and k not in REPORTING_ONLY}
     graph = Graph.model_validate_json(run.graph_json)
     layers = [(n.type, n.name, sorted(n.params.items()), n.inputs) for n in graph.nodes]
     return json.dumps([run.dataset_id, layers, sorted(config.items())], default=str)

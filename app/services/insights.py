@@ -9,16 +9,22 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.core.errors import Conflict
+from app.core.training import stored_config
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
 from app.services.training import saved_model
 from app.store.db import release_connection
 from app.store.tables import RunRecord
 
+# Questions about what a run predicted for each sample, which a run trained to give back its input cannot answer.
+LABEL_QUERIES = ("cell", "errors", "sample")
+
 
 def ask(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker, run: RunRecord,
         query: str, **details: Any) -> Any:
     """Ask the data worker about the run's test predictions (made on the first question, then cached)."""
+    if query in LABEL_QUERIES:
+        refuse_reconstruction(run, "classes or targets to compare its outputs with")
     model = saved_model(scheduler, run)
     if model is None:
         raise Conflict("This run has no saved model to look into yet: it is still training, or it ended "
@@ -57,3 +63,10 @@ def sample(session: Session, settings: Settings, scheduler: Scheduler, worker: W
 def input_png(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker, run: RunRecord,
               index: int) -> bytes:
     return bytes(ask(session, settings, scheduler, worker, run, "input_png", index=index))
+
+
+def refuse_reconstruction(run: RunRecord, what: str) -> None:
+    """Views of predicted labels do not apply to a run that learned to give back its input (target input)."""
+    if stored_config(run.config_json)["target"] == "input":
+        raise Conflict(f"This run learned to give back its input (training target: input), so it has no {what}. "
+                       "Its test shows each sample next to its reconstruction instead.")

@@ -20,6 +20,7 @@ from app.core.training import TrainConfig, output_head, uses_logits
 from app.data.prepared import DatasetMeta, read_meta
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
+from app.services.insights import refuse_reconstruction
 from app.services.training import saved_model
 from app.store.db import release_connection
 from app.store.tables import RunRecord
@@ -116,6 +117,7 @@ def filters(session: Session, settings: Settings, scheduler: Scheduler, worker: 
 
 def saliency(session: Session, settings: Settings, scheduler: Scheduler, worker: WarmWorker, run: RunRecord,
              index: int) -> Picture:
+    refuse_reconstruction(run, "predicted class for a saliency map to explain")
     model = _model_file(scheduler, run)
     _check_index(_image_meta(settings, run, "Saliency maps"), index)
     return _draw(session, settings, scheduler, worker, run, {

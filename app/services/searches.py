@@ -83,6 +83,9 @@ class SearchDriver:
         errors = [i for i in check_training(graph, meta, config, report) if i.severity == "error"]
         if errors:
             raise errors[0].as_error(others=errors)
+        if config.target == "input" and "accuracy" in spec.metric:
+            raise UserError(f"This model learns to give back its input (training target: input), so its runs have no "
+                            f"{spec.metric} to rank them by. Choose the metric val_loss or loss.", field="metric")
         if session.scalar(select(SearchRecord.id).where(SearchRecord.workspace_id == workspace_id,
                                                         SearchRecord.state == RUNNING).limit(1)):
             raise Conflict("A search of this workspace is still running: stop it or wait for it to finish first.")

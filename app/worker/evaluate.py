@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.core.training import REGRESSION_LOSSES, TrainConfig
 from app.data.prepared import SPLITS, DatasetMeta
+from app.worker.reconstruction import reconstruction_report
 
 MAX_SAMPLES = 24          # sample predictions shown (and drawn) for classification
 MAX_PAIRS = 500           # predicted-versus-true points for regression
@@ -41,6 +42,14 @@ def prepare_targets(y: np.ndarray, meta: DatasetMeta, config: TrainConfig) -> np
     if config.loss == "binary_crossentropy" or config.loss in REGRESSION_LOSSES:
         return y.astype("float32").reshape(-1, 1)
     return y.astype("int64")
+
+
+def split_targets(arrays: dict[str, np.ndarray], split: str, meta: DatasetMeta, config: TrainConfig,
+                  limit: int | None = None) -> np.ndarray:
+    """A split's targets as the compiled loss expects them: its samples themselves for target input."""
+    if config.target == "input":
+        return arrays[f"x_{split}"][:limit].astype("float32")
+    return prepare_targets(arrays[f"y_{split}"][:limit], meta, config)
 
 
 def model_uses_logits(model: keras.Model) -> bool:
@@ -71,13 +80,16 @@ def evaluate_model(model: keras.Model, arrays: dict[str, np.ndarray], meta: Data
     if len(y) == 0:
         return {"available": False,
                 "message": f"{meta.name} has no test split, so nothing was held out to test on."}
-    scores = model.evaluate(x, prepare_targets(y, meta, config), batch_size=PREDICT_BATCH,
+    scores = model.evaluate(x, split_targets(arrays, "test", meta, config), batch_size=PREDICT_BATCH,
                             verbose=0, return_dict=True)
     result: dict[str, Any] = {
-        "available": True, "task": meta.task, "kind": meta.kind, "test_samples": len(y),
-        "loss": clean(scores.pop("loss")),
+        "available": True, "task": "reconstruction" if config.target == "input" else meta.task, "kind": meta.kind,
+        "test_samples": len(y), "loss": clean(scores.pop("loss")),
         "metrics": {name: clean(value) for name, value in scores.items()},
     }
+    if config.target == "input":
+        result["reconstruction"] = reconstruction_report(model, x, meta, run_dir)
+        return result
     raw = model.predict(x, batch_size=PREDICT_BATCH, verbose=0)
     if meta.task == "classification":
         probs = class_probabilities(raw, model_uses_logits(model))

@@ -46,7 +46,7 @@ from app.core.internals import (
 from app.core.runs import EPOCH_WEIGHTS, INTERNALS, REPLAYED_INTERNALS
 from app.core.training import TrainConfig
 from app.data.prepared import DatasetMeta
-from app.worker.evaluate import prepare_targets
+from app.worker.evaluate import split_targets
 from app.worker.files import write_json
 from app.worker.internals import single_input
 
@@ -96,7 +96,7 @@ class Probe:
         split = "val" if len(arrays["y_val"]) else "train"
         self.model, self.bins = model, bins
         self.x = tf.convert_to_tensor(arrays[f"x_{split}"][:PROBE_SAMPLES])
-        self.y = tf.convert_to_tensor(prepare_targets(arrays[f"y_{split}"][:PROBE_SAMPLES], meta, config))
+        self.y = tf.convert_to_tensor(split_targets(arrays, split, meta, config, PROBE_SAMPLES))
         output_ids = {node.id for node in graph.outputs()}
         self.layers = recorded_layers(model, graph)
         self.described = [describe(node_id, layer, hidden=node_id not in output_ids) for node_id, layer in self.layers]

@@ -51,7 +51,7 @@ from app.core.text import plural
 from app.core.training import TrainConfig, check_training, output_head, uses_logits
 from app.data.prepared import DatasetMeta, read_arrays, read_meta
 from app.worker.build import build_model
-from app.worker.evaluate import clean, evaluate_model, prepare_targets
+from app.worker.evaluate import clean, evaluate_model, split_targets
 from app.worker.files import write_json
 from app.worker.recording import InternalsRecorder
 
@@ -120,12 +120,10 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
     x_train = arrays["x_train"]
     if state is None:
         adapt_normalization(model, x_train, keep=set(started_from))
-    train_data = _batches(x_train, prepare_targets(arrays["y_train"], meta, config), config,
-                          shuffle=True)
+    train_data = _batches(x_train, split_targets(arrays, "train", meta, config), config, shuffle=True)
     validation = None
     if len(arrays["y_val"]):
-        validation = _batches(arrays["x_val"], prepare_targets(arrays["y_val"], meta, config),
-                              config, shuffle=False)
+        validation = _batches(arrays["x_val"], split_targets(arrays, "val", meta, config), config, shuffle=False)
     steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     emit({"type": "started", "epochs": config.epochs, "initial_epoch": initial_epoch,
           "steps_per_epoch": steps_per_epoch, "batch_size": config.batch_size,

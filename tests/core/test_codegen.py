@@ -118,3 +118,11 @@ def test_a_run_script_adapts_its_normalization_layers_to_the_training_split():
     code = script.as_python()
     assert "for name in ('normalization',):" in code and "layer.adapt(" in code
     assert code.index("layer.adapt(") < code.index("return model.fit(")
+
+
+def test_an_autoencoders_run_script_learns_to_give_back_its_input():
+    config = TrainConfig(target="input", loss="mean_squared_error", metrics=["mae"])
+    code = run_script(STARTERS["autoencoder"].graph(), "Auto", DIGITS, config, "run 5").as_python()
+    assert "    y = x.astype('float32')  # target input: the model learns to give back each sample" in code
+    assert "layers.Conv2DTranspose(filters=8, kernel_size=(3, 3), strides=(2, 2), padding='same'" in code
+    ast.parse(code)

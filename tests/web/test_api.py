@@ -162,8 +162,8 @@ def test_catalog_describes_every_parameter(server):
     assert units == {"name": "units", "kind": "int", "default": 64, "minimum": 1, "maximum": 1_000_000,
                      "help": units["help"], "allowed": "an integer between 1 and 1000000"}
     assert {a["name"] for a in catalog["activations"]} >= {"relu", "sigmoid", "tanh"}
-    assert [s["key"] for s in server.get("/api/v1/starters").json()] == ["dense", "convnet", "regression", "residual",
-                                                                        "blank"]
+    assert [s["key"] for s in server.get("/api/v1/starters").json()] == [
+        "dense", "convnet", "regression", "residual", "sequence", "autoencoder", "blank"]
 
 
 def test_openapi_is_served(server):

@@ -12,7 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from app.core.errors import LimitReached, NotFound
-from app.core.runs import ACTIVE_STATES, RESUMABLE_STATES
+from app.core.runs import ACTIVE_STATES, RECONSTRUCTIONS, RESUMABLE_STATES
 from app.core.training import settings_schema
 from app.jobs.event_hub import RunEventHub, StreamEvent
 from app.services import history, improving
@@ -162,6 +162,16 @@ def predictions_image(run: ApiRun, scheduler: SchedulerDep) -> FileResponse:
     path = scheduler.run_folder(run.id) / "predictions.png"
     if not path.exists():
         raise NotFound("This run has no sample predictions image.")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.get("/runs/{run_id}/reconstructions.png")
+def reconstructions_image(run: ApiRun, scheduler: SchedulerDep) -> FileResponse:
+    """An autoencoder's test samples (top row) above what it gave back (bottom row), from the best reconstructed
+    to the worst, each with its mean squared error (runs with target input on images)."""
+    path = scheduler.run_folder(run.id) / RECONSTRUCTIONS
+    if not path.exists():
+        raise NotFound("This run has no reconstructions image: only runs with target input on images draw one.")
     return FileResponse(path, media_type="image/png")
 
 
