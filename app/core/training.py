@@ -8,6 +8,7 @@ worker starts. The worker turns a TrainConfig into Keras objects (app.worker.tra
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -222,14 +223,19 @@ def output_head(graph: Graph, report: Report | None = None) -> OutputHead | None
 
 
 def reconstructs_input(graph: Graph, meta: DatasetMeta, report: Report | None = None) -> bool:
-    """Whether the model's output is shaped like one sample of the data (an image, a sequence), as an
-    autoencoder's is: then the suggested target is the input itself."""
+    """Whether the model is shaped like an autoencoder: its output is shaped like one sample of the data (an
+    image, a sequence) and some layer on the way squeezes the sample into fewer values (a bottleneck). Then the
+    suggested target is the input itself. (A stack of Dense layers ending in one unit keeps a one-channel
+    image's shape too, but squeezes nothing.)"""
     report = report or validate(graph)
     outputs = graph.outputs()
     if len(outputs) != 1 or outputs[0].id not in report.shapes:
         return False
     shape = report.shapes[outputs[0].id].output
-    return len(shape) > 1 and list(shape) == list(meta.input_shape)
+    if len(shape) < 2 or list(shape) != list(meta.input_shape):
+        return False
+    values = math.prod(shape)
+    return any(math.prod(inferred.output) < values for inferred in report.shapes.values())
 
 
 def suggested_for(graph: Graph, meta: DatasetMeta, report: Report | None = None) -> TrainConfig:

@@ -26,6 +26,10 @@ def test_the_autoencoder_starter_is_suggested_target_input_and_fits():
     assert (suggested.target, suggested.loss, suggested.metrics) == ("input", "mean_squared_error", ["mae"])
     assert errors(graph, suggested) == []
     assert suggested_for(STARTERS["convnet"].graph(), DIGITS).target == "labels"
+    # Dense layers ending in one unit keep a one-channel image's shape, but squeeze nothing: not an autoencoder
+    dense_on_pixels = graph_from_layers([("Input", {"shape": [28, 28, 1]}), ("Dense", {"units": 32}),
+                                         ("Dense", {"units": 1})])
+    assert suggested_for(dense_on_pixels, DIGITS).target == "labels"
 
 
 def test_an_output_of_another_shape_is_refused_at_the_output_layer():

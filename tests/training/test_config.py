@@ -75,7 +75,7 @@ def test_form_strings_are_coerced():
                                     "accuracy, mae, mse, rmse. Received: metrics=['accuracy', 'f1']"),
     ("steps_per_execution", 0, "Invalid value received for `steps_per_execution`. Expected an integer "
                                "between 1 and 256. Received: steps_per_execution=0"),
-    ("lr", 0.1, "Training has no setting `lr`. Its settings are: loss, optimizer, learning_rate,"),
+    ("lr", 0.1, "Training has no setting `lr`. Its settings are: target, loss, optimizer, learning_rate,"),
 ])
 def test_bad_settings_are_refused_in_keras_wording(name, value, expected):
     with pytest.raises(UserError) as info:
