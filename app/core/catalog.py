@@ -174,15 +174,27 @@ def _kernel_initializer(default: str = "glorot_uniform") -> Param:
 
 _USE_BIAS = Param("use_bias", "bool", True, "Add a learned offset to every output.")
 NO_CHOICE = "none"  # a choice that gives Keras None
-REGULARIZERS = (NO_CHOICE, "l1", "l2")
+REGULARIZERS = (NO_CHOICE, "l1", "l2", "l1_l2")
+REGULARIZER_FACTOR = 0.01  # Keras' own for l1 and l2
 CONSTRAINTS = (NO_CHOICE, "max_norm", "non_neg", "unit_norm")
+
+
+def _regularizer_factor(of: str) -> Param:
+    return Param(f"{of}_regularizer_factor", "float", REGULARIZER_FACTOR,
+                 f"How strongly the {of} regularizer pulls: the factor its sum is multiplied by (Keras' default "
+                 "0.01; 0.0001 to 0.001 is gentler). Used when the regularizer is not none.", minimum=0.0,
+                 maximum=1.0)
+
+
 _WEIGHT_RULES = (
     Param("kernel_regularizer", "choice", NO_CHOICE,
-          "Adds the size of the weights to the loss, pushing them to stay small against overfitting: l1 adds 0.01 "
-          "times the sum of their absolute values (many become exactly 0), l2 0.01 times the sum of their squares.",
-          choices=REGULARIZERS),
+          "Adds the size of the weights to the loss, pushing them to stay small against overfitting: l1 adds the "
+          "sum of their absolute values (many become exactly 0), l2 the sum of their squares, l1_l2 both, each "
+          "times the factor below.", choices=REGULARIZERS),
+    _regularizer_factor("kernel"),
     Param("bias_regularizer", "choice", NO_CHOICE, "The same for the offsets (rarely needed).",
           choices=REGULARIZERS),
+    _regularizer_factor("bias"),
     Param("kernel_constraint", "choice", NO_CHOICE,
           "After each update, puts the weights back within bounds: max_norm keeps each unit's weights at length 2 "
           "or less, non_neg makes negative weights 0, unit_norm sets each unit's weights to length 1.",

@@ -115,6 +115,10 @@ def _constructor(spec: KerasLayer, name: str | None = None) -> str:
             continue
         if key == "strides" and value in UNIT_STRIDES:
             continue
+        if isinstance(value, dict):  # a regularizer with its own factor
+            settings = ", ".join(f"{name}={literal(v)}" for name, v in value["config"].items())
+            args.append(f"{key}=keras.regularizers.{value['class_name']}({settings})")
+            continue
         args.append(f"{key}={literal(value)}")
     if name is not None:
         args.append(f"name={literal(name)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from app.core.catalog import CATALOG, NO_CHOICE
+from app.core.catalog import CATALOG, NO_CHOICE, REGULARIZER_FACTOR
 from app.core.graph import Node
 
 T = TypeVar("T")
@@ -26,7 +26,22 @@ def keras_kwargs(node: Node) -> dict[str, Any]:
             value = None
         kwargs[param.name] = value
     kwargs.update(layer_type.fixed)
+    for of in ("kernel", "bias"):
+        if f"{of}_regularizer_factor" in kwargs:
+            factor = kwargs.pop(f"{of}_regularizer_factor")
+            kwargs[f"{of}_regularizer"] = regularizer(kwargs[f"{of}_regularizer"], factor)
     return kwargs
+
+
+REGULARIZER_CLASSES = {"l1": "L1", "l2": "L2", "l1_l2": "L1L2"}
+
+
+def regularizer(name: str | None, factor: float) -> str | dict[str, Any] | None:
+    """A regularizer as Keras takes it: its name when Keras' own factor will do, else its config."""
+    if name is None or (name in ("l1", "l2") and factor == REGULARIZER_FACTOR):
+        return name
+    settings = {"l1": factor, "l2": factor} if name == "l1_l2" else {name: factor}
+    return {"class_name": REGULARIZER_CLASSES[name], "config": settings}
 
 
 @dataclass(frozen=True)

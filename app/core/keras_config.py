@@ -162,22 +162,48 @@ class Ignored:
 
 
 IGNORED = Ignored()
-Rule = Param | Fixed | TrainingOnly | Ignored
+@dataclass(frozen=True)
+class Regularizer:
+    """A Keras regularizer setting: the catalog's choice (`name`) and its factor (`name`_factor)."""
+
+    name: str
+
+
+Rule = Param | Fixed | TrainingOnly | Ignored | Regularizer
 
 _CHANNELS_LAST = Fixed(("channels_last", None))
 _REGULARIZERS = {key: TrainingOnly() for key in (
     "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint")}
 
 
-# Keras' configs of the regularizers and constraints the catalog offers by name (with Keras' own defaults).
-_NAMED_RULES = {("L1", (("l1", 0.01),)): "l1", ("L2", (("l2", 0.01),)): "l2",
-                ("MaxNorm", (("axis", 0), ("max_value", 2))): "max_norm", ("NonNeg", ()): "non_neg",
+# Keras' configs of the constraints the catalog offers by name (with Keras' own defaults).
+_NAMED_RULES = {("MaxNorm", (("axis", 0), ("max_value", 2))): "max_norm", ("NonNeg", ()): "non_neg",
                 ("UnitNorm", (("axis", 0),)): "unit_norm"}
 
 
+def _regularizer(value: Any) -> tuple[Any, float | None]:
+    """A regularizer's config as the catalog's choice and factor (None: the default). One the catalog cannot
+    express stays as a description, so that the catalog refuses it naming what it offers."""
+    if value is None or isinstance(value, str):
+        return (NO_CHOICE if value is None else value), None
+    config = value.get("config") if isinstance(value, dict) else None
+    if not isinstance(config, dict) or not all(isinstance(v, (int, float)) for v in config.values()):
+        return _text(value), None
+    l1, l2 = float(config.get("l1", 0.0)), float(config.get("l2", 0.0))
+    kind = {"L1": "l1", "L2": "l2", "L1L2": "l1_l2"}.get(str(value.get("class_name")))
+    if kind == "l1_l2" and not (l1 and l2):  # Keras' L1L2 with one factor 0 is the other alone
+        kind, l1, l2 = ("l1", l1, l1) if l1 else ("l2", l2, l2) if l2 else (NO_CHOICE, 0.0, 0.0)
+    if kind is None or set(config) - {"l1", "l2"} or (kind == "l1_l2" and not math.isclose(l1, l2, rel_tol=1e-6)):
+        settings = ", ".join(f"{k}={v:g}" for k, v in config.items())
+        return f"{value.get('class_name')}({settings})", None
+    if kind == NO_CHOICE:
+        return NO_CHOICE, None
+    return kind, float(f"{(l1 if kind != 'l2' else l2):.6g}")  # Keras stores float32: 0.2 reads 0.20000000298
+
+
 def _named_rule(value: Any) -> Any:
-    """A regularizer's or constraint's config as the catalog's name for it ("none" for None); any other one is
-    kept as it is, so that the catalog refuses it naming what it offers."""
+    """A constraint's config as the catalog's name for it ("none" for None); any other one is kept as it is, so
+    that the catalog refuses it naming what it offers."""
     if value is None:
         return NO_CHOICE
     if isinstance(value, dict) and isinstance(value.get("config"), dict):
@@ -191,8 +217,9 @@ def _named_rule(value: Any) -> Any:
     return value
 
 
-_WEIGHT_RULES: dict[str, Rule] = {key: Param(key, _named_rule) for key in (
-    "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint")}
+_WEIGHT_RULES: dict[str, Rule] = {
+    "kernel_regularizer": Regularizer("kernel_regularizer"), "bias_regularizer": Regularizer("bias_regularizer"),
+    **{key: Param(key, _named_rule) for key in ("kernel_constraint", "bias_constraint")}}
 
 
 def _one_int(value: Any) -> Any:
@@ -705,6 +732,10 @@ def _params(plan: ImportPlan, layer: _Layer, type_name: str) -> dict[str, Any]:
         value = _untuple(value)
         if isinstance(rule, Param):
             params[rule.name] = _param_value(plan, layer, key, value, rule)
+        elif isinstance(rule, Regularizer):
+            params[rule.name], factor = _regularizer(value)
+            if factor is not None:
+                params[f"{rule.name}_factor"] = factor
         elif isinstance(rule, Fixed):
             if value not in rule.allowed:
                 raise _refusal(f"{layer.label} cannot be imported: LayerLab's {_TYPE_OF_CLASS[layer.class_name]} "

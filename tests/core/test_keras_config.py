@@ -112,7 +112,8 @@ def test_a_functional_stack_becomes_a_graph_with_the_catalog_parameters():
                                     "activation": "swish", "kernel_initializer": "he_normal", "use_bias": True,
                                     "trainable": True, **{key: "none" for key in (
                                         "kernel_regularizer", "bias_regularizer", "kernel_constraint",
-                                        "bias_constraint")}}
+                                        "bias_constraint")}, "kernel_regularizer_factor": 0.01,
+                                    "bias_regularizer_factor": 0.01}
     assert nodes["pool"].params["strides"] is None  # Keras writes the default (the pool size) out
     assert nodes["out"].params["units"] == 10 and nodes["out"].inputs == [nodes["drop"].id]
     assert plan.weight_keys == {"input": "input_layer", "conv": "conv2d", "pool": "max_pooling2d",
@@ -175,6 +176,27 @@ def test_settings_that_only_matter_in_training_are_listed_as_not_imported():
     imported = plan.graph.nodes[1].params
     assert imported["kernel_regularizer"] == "l2" and "kernel_regularizer" not in text  # l2(0.01) is offered by name
     assert imported["trainable"] is False and "trainable" not in text  # a frozen layer stays frozen
+
+
+def regularizer(class_name: str, **config: float) -> dict[str, Any]:
+    return {"module": "keras.regularizers", "class_name": class_name, "config": config, "registered_name": None}
+
+
+def test_regularizers_import_with_their_factor_and_l1_l2_with_one_factor():
+    cases = [(regularizer("L1", l1=0.20000000298023224), ("l1", 0.2)),  # Keras keeps float32
+             (regularizer("L2", l2=0.001), ("l2", 0.001)),
+             (regularizer("L1L2", l1=0.05, l2=0.05), ("l1_l2", 0.05)),
+             (regularizer("L1L2", l1=0.03, l2=0.0), ("l1", 0.03)),
+             (regularizer("L1L2", l1=0.0, l2=0.0), ("none", 0.01))]
+    for keras_value, (name, factor) in cases:
+        params = plan_import(small_model(dense("d", "-", kernel_regularizer=keras_value))).graph.nodes[1].params
+        assert (params["kernel_regularizer"], params["kernel_regularizer_factor"]) == (name, factor), keras_value
+
+
+def test_an_l1_l2_regularizer_with_two_factors_is_refused_naming_them():
+    error = refusal(small_model(dense("d", "-", bias_regularizer=regularizer("L1L2", l1=0.01, l2=0.02))))
+    assert "Layer 'd' (Dense)" in error.message and "L1L2(l1=0.01, l2=0.02)" in error.message
+    assert "none, l1, l2, l1_l2" in error.message
 
 
 def test_a_kernel_initializer_with_its_own_settings_keeps_the_kind_and_says_so():

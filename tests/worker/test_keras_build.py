@@ -83,3 +83,16 @@ def test_keras_errors_are_translated_at_the_layer_at_fault():
         build_model(graph)
     assert info.value.layer_id == "n3"
     assert "Conv2D expects at least a 4-D input but got a 2-D input (None, 784)" in info.value.message
+
+
+def test_a_regularizer_with_its_own_factor_adds_exactly_that_penalty_and_exports_as_written():
+    from app.core.codegen import layer_call
+
+    graph = single_layer_graph("Dense", {"units": 3, "kernel_regularizer": "l1_l2", "kernel_regularizer_factor": 0.1})
+    model = build_model(graph)
+    kernel = model.get_layer("dense").kernel.numpy()
+    penalty = sum(float(loss) for loss in model.losses)
+    assert abs(penalty - 0.1 * (abs(kernel).sum() + (kernel ** 2).sum())) < 1e-4
+    assert "kernel_regularizer=keras.regularizers.L1L2(l1=0.1, l2=0.1)" in layer_call(graph.nodes[-1])
+    default = single_layer_graph("Dense", {"kernel_regularizer": "l2"}).nodes[-1]
+    assert "kernel_regularizer='l2'" in layer_call(default)  # Keras' own factor: its name will do
