@@ -303,3 +303,25 @@ def test_bad_training_setting_is_explained(page: Page, live_server: str) -> None
     expect(page.locator("#train-panel .model-runs")).to_contain_text("No runs yet.")
     expect(page.locator(".field-error")).to_have_count(0)
     assert page.locator("#t-epochs").input_value() != "0"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_an_autoencoder_trains_on_its_input_and_shows_reconstructions(page: Page, live_server: str) -> None:
+    create_model(page, live_server, "Digits autoencoder", "autoencoder", wait_for_summary=True)
+    use_builtin_dataset(page, "digits28", "Digits")
+    # Its output is shaped like the images, so the suggested target is the input itself
+    expect(page.locator("#t-target")).to_have_value("input")
+    expect(page.locator("#t-loss")).to_have_value("mean_squared_error")
+    expect(page.locator("#fit-output-button")).to_have_count(0)
+
+    start_training(page, epochs=2)
+    pictures = page.locator("#evaluation img#reconstructions")
+    expect(pictures).to_be_visible(timeout=RUN_START_TIMEOUT + RUN_FINISH_TIMEOUT)
+    expect(page.locator("#run-state")).to_have_text("completed")
+    expect(page.locator("#confusion-matrix")).to_have_count(0)
+    expect(page.locator("#reconstruction-errors")).to_contain_text("Mean squared error per test sample")
+    pictures.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=pictures.element_handle(),
+                           timeout=STEP_TIMEOUT)
+    save_screenshot(page, "autoencoder-run.png")
