@@ -98,8 +98,9 @@ def graph_changes(first: Graph, second: Graph) -> list[Change]:
         path = f"layers.{before.name}"
         if before.name != after.name:
             changes.append(Change(f"{path}.name", before.name, after.name))
-        for param in dict.fromkeys([*before.params, *after.params]):
-            old, new = before.params.get(param), after.params.get(param)
+        old_params, new_params = before.full_params(), after.full_params()
+        for param in dict.fromkeys([*old_params, *new_params]):
+            old, new = old_params.get(param), new_params.get(param)
             if old != new:
                 changes.append(Change(f"{path}.{param}", old, new))
         if before.inputs != [same_as_in_first.get(i) for i in after.inputs]:

@@ -27,6 +27,11 @@ class Node(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     inputs: list[str] = Field(default_factory=list)
 
+    def full_params(self) -> dict[str, Any]:
+        """Its parameters, with the default of each one the catalog added after the layer was stored."""
+        layer_type = CATALOG.get(self.type)
+        return {**(layer_type.defaults() if layer_type else {}), **self.params}
+
 
 class Graph(BaseModel):
     """Nodes in display order; `inputs` carries the wiring."""

@@ -162,6 +162,8 @@ class Ignored:
 
 
 IGNORED = Ignored()
+
+
 @dataclass(frozen=True)
 class Regularizer:
     """A Keras regularizer setting: the catalog's choice (`name`) and its factor (`name`_factor)."""

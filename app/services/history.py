@@ -237,7 +237,7 @@ def _setup_key(run: RunRecord) -> str:
     """Runs with the same key differ at most in their seed."""
     config = {k: v for k, v in stored_config(run.config_json).items() if k != "seed" and k not in REPORTING_ONLY}
     graph = Graph.model_validate_json(run.graph_json)
-    layers = [(n.type, n.name, sorted(n.params.items()), n.inputs) for n in graph.nodes]
+    layers = [(n.type, n.name, sorted(n.full_params().items()), n.inputs) for n in graph.nodes]
     return json.dumps([run.dataset_id, layers, sorted(config.items())], default=str)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.core.compare import RunFacts, graph_changes, run_changes, seed_spread, settings_changes, summary_sentence
-from app.core.graph import add_layer, remove_layer, rewire_layer, update_layer
+from app.core.graph import add_layer, graph_from_layers, remove_layer, rewire_layer, update_layer
 from app.core.starters import STARTERS
 
 
@@ -150,3 +150,11 @@ def test_only_seed_changed_and_many_changes_are_summarized():
 def test_seed_spread_uses_groups_of_repeats_only():
     assert seed_spread({"a": [0.9], "b": [0.91]}) is None
     assert seed_spread({"a": [0.90, 0.93, 0.91], "b": [0.5, 0.51]}) == 0.030000000000000027
+
+
+def test_a_layer_stored_before_a_parameter_existed_has_not_changed_it():
+    current = graph_from_layers([("Input", {"shape": [4]}), ("Dense", {"units": 3})])
+    stored = current.model_copy(deep=True)
+    for param in ("kernel_regularizer_factor", "bias_regularizer_factor", "trainable"):
+        del stored.nodes[1].params[param]
+    assert graph_changes(stored, current) == []

@@ -59,3 +59,4 @@ def test_a_run_stored_before_target_existed_reads_as_labels_and_nothing_changed(
     old = json.dumps({k: v for k, v in TrainConfig().get_config().items() if k != "target"})
     assert stored_config(old)["target"] == "labels"
     assert settings_changes(stored_config(old), TrainConfig().get_config()) == []
+
