@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from tests.browser_like import BrowserLikeClient
+from tests.postgres import PostgresServer, postgres_programs, remove_postgres, start_postgres
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +43,18 @@ def api(server: TestClient) -> TestClient:
 def browser_client(server: TestClient) -> TestClient:
     """A client that behaves like a browser on the app's own pages (cookie, Origin, CSRF token)."""
     return BrowserLikeClient(server.app)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of its own for the session. Without PostgreSQL's programs the tests that need it
+    are skipped, unless LAYERLAB_REQUIRE_POSTGRES=1 (as in CI) makes that a failure."""
+    programs = postgres_programs()
+    if programs is None:
+        reason = "PostgreSQL's server programs (initdb, pg_ctl) are not installed"
+        if os.environ.get("LAYERLAB_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = start_postgres(programs)
+    yield server
+    remove_postgres(server)

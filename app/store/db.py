@@ -6,14 +6,17 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.store.schema import create_or_upgrade
+from app.store.schema import upgrade_database
 
 POOL_TIMEOUT_S = 10  # a request waits this long for a free connection before it is told to retry
 
 
-def make_engine(url: str, pool_size: int = 10, busy_timeout_s: float = 5.0) -> Engine:
+def make_engine(url: str, pool_size: int = 10, busy_timeout_s: float = 5.0, upgrade: bool = True) -> Engine:
+    """The engine for `url`, its schema brought up to date unless `upgrade` is off (DatabaseUnreachable when
+    the database cannot be reached)."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
@@ -28,10 +31,29 @@ def make_engine(url: str, pool_size: int = 10, busy_timeout_s: float = 5.0) -> E
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
-                               pool_timeout=POOL_TIMEOUT_S)
-    create_or_upgrade(engine)
+        try:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
+                                   pool_timeout=POOL_TIMEOUT_S)
+        except ModuleNotFoundError as error:
+            raise DatabaseUnreachable(f"the database driver {error.name} is not installed. For PostgreSQL, "
+                                      "install LayerLab with: pip install -e \".[postgres]\"") from error
+    if upgrade:
+        apply_migrations(engine)
     return engine
+
+
+def apply_migrations(engine: Engine) -> list[str]:
+    """Apply the migrations the database lacks (what was done, in words), or say why it cannot be reached."""
+    try:
+        return upgrade_database(engine)
+    except OperationalError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        raise DatabaseUnreachable(f"cannot reach the database {engine.url.render_as_string(hide_password=True)} "
+                                  f"({reason}). Start it, or fix LAYERLAB_DATABASE_URL.") from error
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database could not be reached at start-up; the message says which one and why."""
 
 
 def release_connection(session: Session) -> None:

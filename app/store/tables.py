@@ -118,7 +118,7 @@ class RunRecord(Base):
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     resume: Mapped[bool] = mapped_column(default=False)
     evaluation_json: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # Added in later versions, so nullable (see app/store/schema.py).
+    # Added before migrations, so nullable (see app/store/schema.py).
     name: Mapped[str | None] = mapped_column(String(80), nullable=True)  # None: described by what changed
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     params: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the model's parameter count
