@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     warm_training_workers: int = Field(1, ge=0, description="Training processes kept ready with "
                                        "TensorFlow imported (from when a model gets data), so that a run starts at "
                                        "once; each holds about 500 MB. 0: none.")
+    device: Literal["auto", "cpu", "gpu"] = Field("auto", description="Where training runs: auto uses a GPU "
+                                                  "when TensorFlow sees one (its GPU build: LAYERLAB_TF=gpu "
+                                                  "scripts/install-image.sh), else the CPU; cpu never uses one; gpu "
+                                                  "fails runs with the reason when there is none.")
     worker_memory_mb: int = Field(4096, ge=64, description="Memory one training process may use, in MB; "
                                   "a run that needs more fails with that reason, and nothing else is affected.")
     worker_silence_s: float = Field(900.0, gt=0, description="Seconds a training process may go without "

@@ -75,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           settings.max_running_runs_per_workspace, hub,
                           lambda sink: LocalExecutor(sink, warm_spares=settings.warm_training_workers,
                                                      limits=WorkerLimits(settings.worker_memory_mb,
-                                                                         settings.worker_silence_s)),
+                                                                         settings.worker_silence_s),
+                                                     device=settings.device),
                           histogram_bins=settings.histogram_bins)
 
     search_driver = SearchDriver(sessions, settings, scheduler)

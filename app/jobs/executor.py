@@ -92,8 +92,10 @@ class LocalExecutor:
     nothing for too long, is killed and its run failed with the reason, and nothing else is touched.
     """
 
-    def __init__(self, on_event: EventSink, warm_spares: int = 1, limits: WorkerLimits = WorkerLimits()):
+    def __init__(self, on_event: EventSink, warm_spares: int = 1, limits: WorkerLimits = WorkerLimits(),
+                 device: str = "cpu"):
         self._on_event = on_event
+        self._device = device
         self._limits = limits
         self._jobs: dict[int, _Job] = {}
         self._spares: list[_Worker] = []
@@ -105,7 +107,7 @@ class LocalExecutor:
     def _start_process(self, name: str) -> _Worker:
         parent, child = self._context.Pipe()
         stop = self._context.Event()
-        process = self._context.Process(target=run_job, args=(child, stop), name=name, daemon=True)
+        process = self._context.Process(target=run_job, args=(child, stop, self._device), name=name, daemon=True)
         process.start()
         child.close()
         return _Worker(process, parent, stop)

@@ -97,7 +97,8 @@ def run_out(session: Session, scheduler: Scheduler, run: RunRecord, detail: bool
         "model_is_final": bool(model and model[0] == FINAL_MODEL),
     }
     if detail:
-        out.update(metrics=history, graph=graph.model_dump(), started_from=_started_from(session, run, graph))
+        out.update(metrics=history, graph=graph.model_dump(), started_from=_started_from(session, run, graph),
+                   device=(runs.last_start(session, run.id) or {}).get("device"))
     return out
 
 

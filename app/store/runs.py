@@ -107,6 +107,13 @@ def first_start(session: Session, run_id: int) -> dict[str, Any] | None:
     return json.loads(row) if row else None
 
 
+def last_start(session: Session, run_id: int) -> dict[str, Any] | None:
+    """The run's latest `started` event: how its last stretch of training began (on which device...)."""
+    row = session.scalar(select(RunEvent.data_json).where(RunEvent.run_id == run_id, RunEvent.type == "started")
+                         .order_by(RunEvent.id.desc()).limit(1))
+    return json.loads(row) if row else None
+
+
 def last_event_id(session: Session, run_id: int) -> int:
     return session.scalar(select(func.max(RunEvent.id)).where(RunEvent.run_id == run_id)) or 0
 

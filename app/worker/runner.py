@@ -22,15 +22,19 @@ from app.core.runs import RunState
 TRAINING_NICENESS = 19
 
 
-def run_job(conn: Connection, stop: Any) -> None:
-    """Import TensorFlow, then train each run whose request arrives on `conn`, until told to exit."""
+def run_job(conn: Connection, stop: Any, device: str = "cpu") -> None:
+    """Import TensorFlow, then train each run whose request arrives on `conn`, until told to exit. `device` is
+    the setting LAYERLAB_DEVICE (auto, cpu or gpu)."""
     from app.worker.environment import quiet_tensorflow
 
     os.nice(TRAINING_NICENESS)
-    quiet_tensorflow()
+    quiet_tensorflow(device)
     import keras
 
+    from app.worker.devices import training_device
     from app.worker.train import run_training
+
+    trains_on, unavailable = training_device(device)
 
     parent = os.getppid()
 
@@ -50,7 +54,10 @@ def run_job(conn: Connection, stop: Any) -> None:
         if request is None:
             break  # the executor has no more runs for this process
         try:
-            result = run_training(request, emit, should_stop)
+            if unavailable:
+                result = {"state": RunState.FAILED, "message": unavailable}
+            else:
+                result = run_training({**request, "device": trains_on}, emit, should_stop)
         except Exception as exc:  # a run that fails says why, instead of vanishing
             result = {"state": RunState.FAILED,
                       "message": f"Training failed: {type(exc).__name__}: {str(exc)[:500]}"}

@@ -129,7 +129,7 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
           "steps_per_epoch": steps_per_epoch, "batch_size": config.batch_size,
           "train_samples": len(x_train), "val_samples": len(arrays["y_val"]),
           "total_params": int(model.count_params()), "resumed": state is not None,
-          "initial_weights": started_from,
+          "initial_weights": started_from, "device": request.get("device", "CPU"),
           "warnings": [i.as_dict() for i in issues]})
 
     progress = _Progress(emit, should_stop, run_dir, config, steps_per_epoch, history, started)

@@ -34,6 +34,7 @@ def test_the_suggested_settings_reconstruct_and_the_test_shows_it(autoencoder_ru
     assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
     page = client.get(f"/runs/{run['id']}").text
     assert 'id="reconstructions"' in page and "Mean squared error per test sample" in page
+    assert '<span id="run-device">on CPU</span>' in page  # what the worker trained on
 
 
 def test_label_views_of_a_reconstruction_run_are_refused_with_the_reason(autoencoder_run):

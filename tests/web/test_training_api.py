@@ -97,6 +97,7 @@ def test_dense_starter_learns_digits28(digits_run):
     assert run["best_epoch"] == 1 + val_losses.index(min(val_losses))
     assert run["metrics"]["epochs"][-1]["logs"]["loss"] < run["metrics"]["epochs"][0]["logs"]["loss"]
     assert run["started_at"] and run["finished_at"] and run["queue_position"] is None
+    assert run["device"] == "CPU"  # LAYERLAB_DEVICE=auto on a machine whose TensorFlow sees no GPU
 
     evaluation = run["evaluation"]
     assert evaluation["available"] is True and evaluation["task"] == "classification"

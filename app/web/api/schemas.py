@@ -145,6 +145,8 @@ class RunDetail(RunSummary):
     started_from: dict[str, list[str]] | None = Field(
         None, description="For a run of an imported or reused model: the layers that began with its trained weights "
                           "(`loaded`) and those with weights that started fresh (`fresh`).")
+    device: str | None = Field(None, description="What it trained on, as the training worker saw it: \"CPU\" or "
+                                                 "\"GPU 0 (<name>)\" (see LAYERLAB_DEVICE); null before it starts.")
 
 
 class RunUpdate(Strict):
