@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=settings.port, help=f"default: {settings.port} (LAYERLAB_PORT)")
     args = parser.parse_args(argv)
     _migrated(settings)  # refuse to start, saying why, rather than fail in the server's start-up
+    if settings.executor == "ray" and settings.ray_address:
+        _check_ray(settings.ray_address)
     mode = "workshop mode" if settings.workshop_mode else "personal mode"
     print(f"LayerLab ({mode}) on http://{args.host}:{args.port}  (data in {settings.data_dir.resolve()})")
     uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, log_level="info")
@@ -53,6 +55,16 @@ def _migrated(settings: Settings) -> list[str]:
         sys.exit(f"layerlab: {error}")
     finally:
         engine.dispose()
+
+
+def _check_ray(address: str) -> None:
+    """Refuse to start in ray mode when its cluster cannot be reached, rather than queue runs that never start."""
+    from app.jobs.ray_executor import RayUnavailable, probe
+
+    try:
+        probe(address)
+    except RayUnavailable as error:
+        sys.exit(f"layerlab: {error}")
 
 
 def _upgrade_database(settings: Settings) -> None:

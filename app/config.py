@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     warm_training_workers: int = Field(1, ge=0, description="Training processes kept ready with "
                                        "TensorFlow imported (from when a model gets data), so that a run starts at "
                                        "once; each holds about 500 MB. 0: none.")
+    executor: Literal["local", "ray"] = Field("local", description="Where training runs: local worker processes, "
+                                              "or actors on a Ray cluster (`pip install -e \".[ray]\"`; see "
+                                              "LAYERLAB_RAY_ADDRESS).")
+    ray_address: str = Field("", description="The Ray cluster to train on with LAYERLAB_EXECUTOR=ray, such as "
+                             "ray://head:10001 or head:6379. Empty: a Ray instance started on this machine.")
+    ray_cpus_per_run: float = Field(1.0, gt=0, description="CPUs Ray reserves for each run's actor.")
+    ray_gpus_per_run: float = Field(0.0, ge=0, description="GPUs Ray reserves for each run's actor (1: a GPU of "
+                                    "its own; 0.5: two runs share one).")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="Where training runs: auto uses a GPU "
                                                   "when TensorFlow sees one (its GPU build: LAYERLAB_TF=gpu "
                                                   "scripts/install-image.sh), else the CPU; cpu never uses one; gpu "

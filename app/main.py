@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
 from app.jobs.event_hub import RunEventHub
-from app.jobs.executor import LocalExecutor, WorkerLimits
+from app.jobs.executor import EventSink, Executor, LocalExecutor, WorkerLimits
 from app.jobs.inspector import Inspector
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
@@ -63,6 +63,18 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 WARM_UP_DELAY_S = 1.0
 
 
+def make_executor(settings: Settings, sink: EventSink) -> Executor:
+    """The executor LAYERLAB_EXECUTOR names; Ray is imported only when it is chosen."""
+    if settings.executor == "ray":
+        from app.jobs.ray_executor import RayExecutor
+
+        return RayExecutor(sink, settings.ray_address, settings.ray_cpus_per_run, settings.ray_gpus_per_run,
+                           warm_actors=settings.warm_training_workers, device=settings.device)
+    return LocalExecutor(sink, warm_spares=settings.warm_training_workers,
+                         limits=WorkerLimits(settings.worker_memory_mb, settings.worker_silence_s),
+                         device=settings.device)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     _ = settings.signing_key  # create or read the key now, not during a request
@@ -73,10 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub = RunEventHub()
     scheduler = Scheduler(sessions, settings.data_dir, settings.running_runs_limit,
                           settings.max_running_runs_per_workspace, hub,
-                          lambda sink: LocalExecutor(sink, warm_spares=settings.warm_training_workers,
-                                                     limits=WorkerLimits(settings.worker_memory_mb,
-                                                                         settings.worker_silence_s),
-                                                     device=settings.device),
+                          lambda sink: make_executor(settings, sink),
                           histogram_bins=settings.histogram_bins)
 
     search_driver = SearchDriver(sessions, settings, scheduler)

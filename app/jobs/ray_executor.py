@@ -1,0 +1,272 @@
+"""The Ray executor: the same training worker code, run by Ray actors on a Ray cluster (or a local Ray).
+
+Chosen with LAYERLAB_EXECUTOR=ray (Ray is the optional extra `layerlab[ray]`). It keeps the local executor's
+contract (`app.jobs.executor.Executor`):
+- A run's dataset (its prepared arrays and metadata) and the files it starts from (a checkpoint to resume, an
+  imported model's weights) reach the actor through Ray's object store, not a shared disk; the actor trains in
+  a folder of its own and hands every file of the run back the same way when the run ends, and the executor
+  writes them into the server's run folder before it reports the end.
+- Events come back through a Ray queue and are recorded by the web process, the only writer of run state.
+- Stop sets a flag the actor's training loop reads between batches, as a local run's does.
+- An actor that dies (its node lost, killed, out of memory) fails its run with the reason.
+- Warm actors have TensorFlow imported already, so a run starts training at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, RunState
+from app.data.prepared import ARRAYS, META
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 5.0        # a cluster's head that does not answer this soon is taken as unreachable
+POLL_S = 0.2                 # how long an event reader waits on the queue before it looks at the run itself
+STOP_CHECK_S = 0.5           # the actor asks whether its run was stopped at most this often
+MAX_RUNS_PER_ACTOR = 25      # as the local executor's processes: a fresh actor after this many runs
+SKIPPED_FILES = (".tmp",)    # half-written files are never copied back
+CHECKPOINT_FILES = (CHECKPOINT, CHECKPOINT_STATE)  # what a checkpoint event carries to the server
+FILES = "_files"             # the key of those files in the event, removed before it is recorded
+
+
+class RayUnavailable(RuntimeError):
+    """Ray could not be started or reached; the message says which cluster and why."""
+
+
+def probe(address: str) -> None:
+    """Refuse an unreachable cluster at once: Ray itself keeps retrying for minutes before it gives up."""
+    if not address or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S):
+            pass
+    except (OSError, ValueError) as error:
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address} ({error}). Start it (`ray start --head`), "
+                             "or fix LAYERLAB_RAY_ADDRESS (host:port of its head, or empty for a local Ray "
+                             "instance).") from error
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """The files directly in `folder` (a run's files are not nested), by name."""
+    if not folder.is_dir():
+        return {}
+    return {path.name: path.read_bytes() for path in folder.iterdir()
+            if path.is_file() and not path.name.endswith(SKIPPED_FILES)}
+
+
+def _write_files(folder: Path, files: dict[str, bytes]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        tmp = folder / (name + ".tmp")
+        tmp.write_bytes(content)
+        os.replace(tmp, folder / name)
+
+
+class _Trainer:
+    """The body of a Ray actor: imports TensorFlow once, then trains the runs it is given one at a time."""
+
+    def __init__(self, device: str) -> None:
+        from app.worker.environment import quiet_tensorflow
+
+        quiet_tensorflow(device)
+        import keras  # noqa: F401  (the import is the warm-up)
+
+        from app.worker.devices import training_device
+
+        self.trains_on, self.unavailable = training_device(device)
+
+    def ready(self) -> bool:
+        return True
+
+    def train(self, run_id: int, request: dict[str, Any], dataset: dict[str, bytes], run_files: dict[str, bytes],
+              events: Any, stops: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
+        import keras
+
+        from app.worker.train import run_training
+
+        if self.unavailable:
+            return {"state": RunState.FAILED, "message": self.unavailable}, {}
+        with tempfile.TemporaryDirectory(prefix=f"layerlab-run-{run_id}-") as scratch:
+            dataset_dir, run_dir = Path(scratch) / "dataset", Path(scratch) / "run"
+            _write_files(dataset_dir, dataset)
+            _write_files(run_dir, run_files)
+            checked = [0.0, False]
+
+            def should_stop() -> bool:
+                if not checked[1] and time.monotonic() - checked[0] > STOP_CHECK_S:
+                    checked[0], checked[1] = time.monotonic(), bool(stops.stopped.remote(run_id).future().result())
+                return bool(checked[1])
+
+            def emit(event: dict[str, Any]) -> None:
+                if event.get("type") == "checkpoint":  # the server keeps each saved epoch, as for a local run
+                    event = {**event, FILES: {name: (run_dir / name).read_bytes() for name in CHECKPOINT_FILES
+                                              if (run_dir / name).is_file()}}
+                events.put(event)
+
+            local = {**request, "dataset_dir": str(dataset_dir), "run_dir": str(run_dir), "device": self.trains_on}
+            try:
+                result = run_training(local, emit, should_stop)
+            except Exception as exc:  # a run that fails says why, instead of vanishing
+                result = {"state": RunState.FAILED, "message": f"Training failed: {type(exc).__name__}: {exc}"[:600]}
+            finally:
+                keras.backend.clear_session(free_memory=True)
+            result.pop("history", None)  # every epoch was sent as it finished
+            return result, _files(run_dir)
+
+
+class _Stops:
+    """The runs asked to stop, shared by the executor and the actors."""
+
+    def __init__(self) -> None:
+        self.asked: set[int] = set()
+
+    def stop(self, run_id: int) -> None:
+        self.asked.add(run_id)
+
+    def forget(self, run_id: int) -> None:
+        self.asked.discard(run_id)
+
+    def stopped(self, run_id: int) -> bool:
+        return run_id in self.asked
+
+
+class RayExecutor:
+    """Runs on Ray actors; `address` empty starts a local Ray instance with `local_cpus` CPUs."""
+
+    def __init__(self, on_event: Any, address: str = "", cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
+                 warm_actors: int = 1, device: str = "auto", local_cpus: int | None = None):
+        os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # Ray's own future default
+        try:
+            import ray
+            from ray.util.queue import Queue
+        except ModuleNotFoundError as error:
+            raise RayUnavailable("LAYERLAB_EXECUTOR is ray, but Ray is not installed: pip install -e \".[ray]\"") \
+                from error
+        self._ray, self._queue_class = ray, Queue
+        self._started_ray = not ray.is_initialized()
+        if self._started_ray:
+            probe(address)
+            try:
+                ray.init(address=address or None, num_cpus=None if address else local_cpus,
+                         include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except Exception as error:  # ConnectionError, TimeoutError, RuntimeError...
+                where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+                raise RayUnavailable(f"cannot start or reach {where}: {error}. Start it, or fix "
+                                     "LAYERLAB_RAY_ADDRESS (empty: a local Ray instance).") from error
+        self._on_event = on_event
+        self._device = device
+        self._warm_actors = warm_actors
+        self._actor_class: Any = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_restarts=0)(_Trainer)
+        self._stops: Any = ray.remote(num_cpus=0)(_Stops).remote()
+        self._lock = threading.Lock()
+        self._spares: list[tuple[Any, int]] = []  # (actor, runs it has served)
+        self._jobs: dict[int, Any] = {}           # run id -> actor
+        self._closed = False
+
+    # --- the Executor interface ------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        with self._lock:
+            missing = self._warm_actors - len(self._spares)
+            self._spares += [(self._actor_class.remote(self._device), 0) for _ in range(max(0, missing))]
+
+    def submit(self, run_id: int, request: dict[str, Any]) -> None:
+        actor: Any
+        with self._lock:
+            actor, served = self._spares.pop(0) if self._spares else (self._actor_class.remote(self._device), 0)
+            self._jobs[run_id] = actor
+        dataset_dir, run_dir = Path(request["dataset_dir"]), Path(request["run_dir"])
+        dataset = {name: (dataset_dir / name).read_bytes() for name in (ARRAYS, META)}
+        events = self._queue_class()
+        ref = actor.train.remote(run_id, request, self._ray.put(dataset), self._ray.put(_files(run_dir)), events,
+                                 self._stops)
+        threading.Thread(target=self._follow, args=(run_id, actor, served + 1, ref, events, run_dir), daemon=True,
+                         name=f"layerlab-ray-run-{run_id}").start()
+
+    def cancel(self, run_id: int) -> None:
+        if run_id in self.running():
+            self._stops.stop.remote(run_id)
+
+    def running(self) -> set[int]:
+        with self._lock:
+            return set(self._jobs)
+
+    def kill(self, run_id: int) -> None:
+        """Used by tests: end a run's actor at once, as a lost node would."""
+        with self._lock:
+            actor = self._jobs.get(run_id)
+        if actor is not None:
+            self._ray.kill(actor, no_restart=True)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            actors = [actor for actor, _ in self._spares] + list(self._jobs.values())
+            self._spares = []
+        for actor in actors:
+            self._ray.kill(actor, no_restart=True)
+        if self._started_ray:
+            self._ray.shutdown()
+
+    # --- one run -----------------------------------------------------------------------------------
+
+    def _follow(self, run_id: int, actor: Any, served: int, ref: Any, events: Any, run_dir: Path) -> None:
+        """Hand the run's events on until the actor's call ends; then write its files and report the end."""
+        ray = self._ray
+        finished: dict[str, Any]
+        while True:
+            self._drain(run_id, events, run_dir)
+            done, _ = ray.wait([ref], timeout=POLL_S)
+            if done:
+                break
+        try:
+            result, files = ray.get(ref)
+            self._drain(run_id, events, run_dir)
+            _write_files(run_dir, files)
+            finished = {"type": "finished", **result}
+            alive = True
+        except Exception as error:  # the actor died: RayActorError, ActorDiedError, OutOfMemoryError...
+            log.warning("run %s: its Ray actor ended: %s", run_id, error)
+            finished = {"type": "finished", "state": RunState.FAILED, "reason": (
+                f"The Ray worker training this run stopped ({type(error).__name__}): its node was lost, it was "
+                "killed, or it ran out of memory. Its epochs up to the last one saved on the server are kept.")}
+            alive = False
+        with self._lock:
+            self._jobs.pop(run_id, None)
+            keep = alive and not self._closed and served < MAX_RUNS_PER_ACTOR and len(self._spares) < \
+                self._warm_actors
+            if keep:
+                self._spares.append((actor, served))
+        if not keep and alive:
+            ray.kill(actor, no_restart=True)
+        self._stops.forget.remote(run_id)
+        ray.kill(events.actor, no_restart=True)
+        self._deliver(run_id, finished)
+
+    def _drain(self, run_id: int, events: Any, run_dir: Path) -> None:
+        while True:
+            try:
+                batch = events.get_nowait_batch(max(1, events.qsize()))
+            except Exception:  # Empty, or the queue's actor is gone with a dead run
+                return
+            if not batch:
+                return
+            for event in batch:
+                if FILES in event:  # a checkpoint: its files are on the server before the news is
+                    _write_files(run_dir, event.pop(FILES))
+                self._deliver(run_id, event)
+
+    def _deliver(self, run_id: int, event: dict[str, Any]) -> None:
+        try:
+            self._on_event(run_id, event)
+        except Exception:  # never let a recording problem stop the reader
+            log.exception("could not record event %s of run %s", event.get("type"), run_id)
