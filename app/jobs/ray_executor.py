@@ -152,9 +152,9 @@ class RayExecutor:
             raise RayUnavailable("LAYERLAB_EXECUTOR is ray, but Ray is not installed: pip install -e \".[ray]\"") \
                 from error
         self._ray, self._queue_class = ray, Queue
+        probe(address)  # even when this process is connected to Ray already: the setting names a cluster
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
-            probe(address)
             try:
                 ray.init(address=address or None, num_cpus=None if address else local_cpus,
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
