@@ -69,7 +69,8 @@ def make_executor(settings: Settings, sink: EventSink) -> Executor:
         from app.jobs.ray_executor import RayExecutor
 
         return RayExecutor(sink, settings.ray_address, settings.ray_cpus_per_run, settings.ray_gpus_per_run,
-                           warm_actors=settings.warm_training_workers, device=settings.device)
+                           warm_actors=settings.warm_training_workers, device=settings.device,
+                           kept_actors=settings.running_runs_limit)
     return LocalExecutor(sink, warm_spares=settings.warm_training_workers,
                          limits=WorkerLimits(settings.worker_memory_mb, settings.worker_silence_s),
                          device=settings.device)

@@ -143,7 +143,7 @@ class RayExecutor:
     """Runs on Ray actors; `address` empty starts a local Ray instance with `local_cpus` CPUs."""
 
     def __init__(self, on_event: Any, address: str = "", cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
-                 warm_actors: int = 1, device: str = "auto", local_cpus: int | None = None):
+                 warm_actors: int = 1, device: str = "auto", local_cpus: int | None = None, kept_actors: int = 1):
         os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # Ray's own future default
         try:
             import ray
@@ -165,6 +165,9 @@ class RayExecutor:
         self._on_event = on_event
         self._device = device
         self._warm_actors = warm_actors
+        # Actors whose run ended wait for the next one, up to as many as can run at once: on a cluster an idle
+        # actor costs little, and each new one imports TensorFlow again.
+        self._kept_actors = max(warm_actors, kept_actors)
         self._actor_class: Any = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_restarts=0)(_Trainer)
         self._stops: Any = ray.remote(num_cpus=0)(_Stops).remote()
         self._lock = threading.Lock()
@@ -243,7 +246,7 @@ class RayExecutor:
         with self._lock:
             self._jobs.pop(run_id, None)
             keep = alive and not self._closed and served < MAX_RUNS_PER_ACTOR and len(self._spares) < \
-                self._warm_actors
+                self._kept_actors
             if keep:
                 self._spares.append((actor, served))
         if not keep and alive:
