@@ -48,7 +48,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _migrated(settings: Settings) -> list[str]:
     """Bring the database's schema up to date (what was done); exit saying why when it cannot be reached."""
-    engine = make_engine(settings.resolved_database_url, pool_size=1, upgrade=False)
+    try:
+        engine = make_engine(settings.resolved_database_url, pool_size=1, upgrade=False)
+    except DatabaseUnreachable as error:  # its driver is not installed
+        sys.exit(f"layerlab: {error}")
     try:
         return apply_migrations(engine)
     except DatabaseUnreachable as error:
