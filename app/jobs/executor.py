@@ -33,6 +33,14 @@ REUSE_BELOW_MB = 1500
 STOP_GRACE_SECONDS = 10.0  # a worker that ignores a stop this long is killed
 
 
+def deliver(sink: EventSink, run_id: int, event: dict[str, Any]) -> None:
+    """Hand an event to the scheduler; a recording problem is logged, and never stops the thread reading a run."""
+    try:
+        sink(run_id, event)
+    except Exception:
+        log.exception("could not record event %s of run %s", event.get("type"), run_id)
+
+
 class Executor(Protocol):
     def warm_up(self) -> None: ...  # a hint: a run is likely soon
     def submit(self, run_id: int, request: dict[str, Any]) -> None: ...
@@ -217,10 +225,7 @@ class LocalExecutor:
         return None
 
     def _deliver(self, run_id: int, event: dict[str, Any]) -> None:
-        try:
-            self._on_event(run_id, event)
-        except Exception:  # never let a recording problem kill the pump
-            log.exception("could not record event %s of run %s", event.get("type"), run_id)
+        deliver(self._on_event, run_id, event)
 
     def cancel(self, run_id: int) -> None:
         with self._lock:

@@ -17,24 +17,20 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, RunState
+from app.core.runs import RunState
 from app.data.prepared import ARRAYS, META
+from app.jobs.executor import deliver
+from app.worker.ray_actor import FILES, Trainer, run_files, write_files
 
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 5.0        # a cluster's head that does not answer this soon is taken as unreachable
 POLL_S = 0.2                 # how long an event reader waits on the queue before it looks at the run itself
-STOP_CHECK_S = 0.5           # the actor asks whether its run was stopped at most this often
 MAX_RUNS_PER_ACTOR = 25      # as the local executor's processes: a fresh actor after this many runs
-SKIPPED_FILES = (".tmp",)    # half-written files are never copied back
-CHECKPOINT_FILES = (CHECKPOINT, CHECKPOINT_STATE)  # what a checkpoint event carries to the server
-FILES = "_files"             # the key of those files in the event, removed before it is recorded
 
 
 class RayUnavailable(RuntimeError):
@@ -53,74 +49,6 @@ def probe(address: str) -> None:
         raise RayUnavailable(f"cannot reach the Ray cluster at {address} ({error}). Start it (`ray start --head`), "
                              "or fix LAYERLAB_RAY_ADDRESS (host:port of its head, or empty for a local Ray "
                              "instance).") from error
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    """The files directly in `folder` (a run's files are not nested), by name."""
-    if not folder.is_dir():
-        return {}
-    return {path.name: path.read_bytes() for path in folder.iterdir()
-            if path.is_file() and not path.name.endswith(SKIPPED_FILES)}
-
-
-def _write_files(folder: Path, files: dict[str, bytes]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        tmp = folder / (name + ".tmp")
-        tmp.write_bytes(content)
-        os.replace(tmp, folder / name)
-
-
-class _Trainer:
-    """The body of a Ray actor: imports TensorFlow once, then trains the runs it is given one at a time."""
-
-    def __init__(self, device: str) -> None:
-        from app.worker.environment import quiet_tensorflow
-
-        quiet_tensorflow(device)
-        import keras  # noqa: F401  (the import is the warm-up)
-
-        from app.worker.devices import training_device
-
-        self.trains_on, self.unavailable = training_device(device)
-
-    def ready(self) -> bool:
-        return True
-
-    def train(self, run_id: int, request: dict[str, Any], dataset: dict[str, bytes], run_files: dict[str, bytes],
-              events: Any, stops: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
-        import keras
-
-        from app.worker.train import run_training
-
-        if self.unavailable:
-            return {"state": RunState.FAILED, "message": self.unavailable}, {}
-        with tempfile.TemporaryDirectory(prefix=f"layerlab-run-{run_id}-") as scratch:
-            dataset_dir, run_dir = Path(scratch) / "dataset", Path(scratch) / "run"
-            _write_files(dataset_dir, dataset)
-            _write_files(run_dir, run_files)
-            checked = [0.0, False]
-
-            def should_stop() -> bool:
-                if not checked[1] and time.monotonic() - checked[0] > STOP_CHECK_S:
-                    checked[0], checked[1] = time.monotonic(), bool(stops.stopped.remote(run_id).future().result())
-                return bool(checked[1])
-
-            def emit(event: dict[str, Any]) -> None:
-                if event.get("type") == "checkpoint":  # the server keeps each saved epoch, as for a local run
-                    event = {**event, FILES: {name: (run_dir / name).read_bytes() for name in CHECKPOINT_FILES
-                                              if (run_dir / name).is_file()}}
-                events.put(event)
-
-            local = {**request, "dataset_dir": str(dataset_dir), "run_dir": str(run_dir), "device": self.trains_on}
-            try:
-                result = run_training(local, emit, should_stop)
-            except Exception as exc:  # a run that fails says why, instead of vanishing
-                result = {"state": RunState.FAILED, "message": f"Training failed: {type(exc).__name__}: {exc}"[:600]}
-            finally:
-                keras.backend.clear_session(free_memory=True)
-            result.pop("history", None)  # every epoch was sent as it finished
-            return result, _files(run_dir)
 
 
 class _Stops:
@@ -168,7 +96,7 @@ class RayExecutor:
         # Actors whose run ended wait for the next one, up to as many as can run at once: on a cluster an idle
         # actor costs little, and each new one imports TensorFlow again.
         self._kept_actors = max(warm_actors, kept_actors)
-        self._actor_class: Any = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_restarts=0)(_Trainer)
+        self._actor_class: Any = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_restarts=0)(Trainer)
         self._stops: Any = ray.remote(num_cpus=0)(_Stops).remote()
         self._lock = threading.Lock()
         self._spares: list[tuple[Any, int]] = []  # (actor, runs it has served)
@@ -190,7 +118,7 @@ class RayExecutor:
         dataset_dir, run_dir = Path(request["dataset_dir"]), Path(request["run_dir"])
         dataset = {name: (dataset_dir / name).read_bytes() for name in (ARRAYS, META)}
         events = self._queue_class()
-        ref = actor.train.remote(run_id, request, self._ray.put(dataset), self._ray.put(_files(run_dir)), events,
+        ref = actor.train.remote(run_id, request, self._ray.put(dataset), self._ray.put(run_files(run_dir)), events,
                                  self._stops)
         threading.Thread(target=self._follow, args=(run_id, actor, served + 1, ref, events, run_dir), daemon=True,
                          name=f"layerlab-ray-run-{run_id}").start()
@@ -234,7 +162,7 @@ class RayExecutor:
         try:
             result, files = ray.get(ref)
             self._drain(run_id, events, run_dir)
-            _write_files(run_dir, files)
+            write_files(run_dir, files)
             finished = {"type": "finished", **result}
             alive = True
         except Exception as error:  # the actor died: RayActorError, ActorDiedError, OutOfMemoryError...
@@ -265,11 +193,8 @@ class RayExecutor:
                 return
             for event in batch:
                 if FILES in event:  # a checkpoint: its files are on the server before the news is
-                    _write_files(run_dir, event.pop(FILES))
+                    write_files(run_dir, event.pop(FILES))
                 self._deliver(run_id, event)
 
     def _deliver(self, run_id: int, event: dict[str, Any]) -> None:
-        try:
-            self._on_event(run_id, event)
-        except Exception:  # never let a recording problem stop the reader
-            log.exception("could not record event %s of run %s", event.get("type"), run_id)
+        deliver(self._on_event, run_id, event)

@@ -1,0 +1,84 @@
+"""What a Ray actor runs for LayerLab's Ray executor (`app.jobs.ray_executor`): it imports TensorFlow once, then
+trains the runs it is given one at a time, in a scratch folder of its own. It lives with the worker code because
+it is worker code: the web process imports this module only to hand the class to Ray, and it imports TensorFlow
+only inside the actor."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, RunState
+
+STOP_CHECK_S = 0.5           # the actor asks whether its run was stopped at most this often
+SKIPPED_FILES = (".tmp",)    # half-written files are never copied back
+CHECKPOINT_FILES = (CHECKPOINT, CHECKPOINT_STATE)  # what a checkpoint event carries to the server
+FILES = "_files"             # the key of those files in the event, removed before it is recorded
+
+
+def run_files(folder: Path) -> dict[str, bytes]:
+    """The files directly in `folder` (a run's files are not nested), by name."""
+    if not folder.is_dir():
+        return {}
+    return {path.name: path.read_bytes() for path in folder.iterdir()
+            if path.is_file() and not path.name.endswith(SKIPPED_FILES)}
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        tmp = folder / (name + ".tmp")
+        tmp.write_bytes(content)
+        os.replace(tmp, folder / name)
+
+
+class Trainer:
+    """The body of a Ray actor: imports TensorFlow once, then trains the runs it is given one at a time."""
+
+    def __init__(self, device: str) -> None:
+        from app.worker.environment import quiet_tensorflow
+
+        quiet_tensorflow(device)
+        import keras  # noqa: F401  (the import is the warm-up)
+
+        from app.worker.devices import training_device
+
+        self.trains_on, self.unavailable = training_device(device)
+
+    def train(self, run_id: int, request: dict[str, Any], dataset: dict[str, bytes], starting_files: dict[str, bytes],
+              events: Any, stops: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
+        import keras
+
+        from app.worker.train import run_training
+
+        if self.unavailable:
+            return {"state": RunState.FAILED, "message": self.unavailable}, {}
+        with tempfile.TemporaryDirectory(prefix=f"layerlab-run-{run_id}-") as scratch:
+            dataset_dir, run_dir = Path(scratch) / "dataset", Path(scratch) / "run"
+            write_files(dataset_dir, dataset)
+            write_files(run_dir, starting_files)
+            checked = [0.0, False]
+
+            def should_stop() -> bool:
+                if not checked[1] and time.monotonic() - checked[0] > STOP_CHECK_S:
+                    checked[0], checked[1] = time.monotonic(), bool(stops.stopped.remote(run_id).future().result())
+                return bool(checked[1])
+
+            def emit(event: dict[str, Any]) -> None:
+                if event.get("type") == "checkpoint":  # the server keeps each saved epoch, as for a local run
+                    event = {**event, FILES: {name: (run_dir / name).read_bytes() for name in CHECKPOINT_FILES
+                                              if (run_dir / name).is_file()}}
+                events.put(event)
+
+            local = {**request, "dataset_dir": str(dataset_dir), "run_dir": str(run_dir), "device": self.trains_on}
+            try:
+                result = run_training(local, emit, should_stop)
+            except Exception as exc:  # a run that fails says why, instead of vanishing
+                result = {"state": RunState.FAILED, "message": f"Training failed: {type(exc).__name__}: {exc}"[:600]}
+            finally:
+                keras.backend.clear_session(free_memory=True)
+            result.pop("history", None)  # every epoch was sent as it finished
+            return result, run_files(run_dir)
