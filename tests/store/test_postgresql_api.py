@@ -3,9 +3,6 @@ history recorded, and a database that goes away answers 503 with nothing changed
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from tests.faults.stream_holder import held_streams, quiet_followed_run
 from tests.postgres import PostgresServer
-from tests.server_process import REPO_ROOT, start_server, stop_server
+from tests.server_process import start_server, stop_server
 from tests.web.live_server import (
     app_without_warm_up,
     model_on,
@@ -87,29 +85,11 @@ def test_streams_that_wait_hold_no_postgresql_connection(postgres, tmp_path):
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             client.headers["Authorization"] = "Bearer " + client.post("/api/v1/workspaces").json()["token"]
-            model = client.post("/api/v1/models", json={"starter": "dense"}).json()
-            dataset = client.post("/api/v1/datasets", json={"key": "circle", "params": {"n_samples": 100}}).json()
-            client.put(f"/api/v1/models/{model['id']}/dataset", json={"dataset_id": dataset["id"]})
-            client.post(f"/api/v1/models/{model['id']}/dataset/fit-output")
-            run = client.post(f"/api/v1/models/{model['id']}/runs", json={"epochs": 1000}).json()
-            deadline = time.monotonic() + 90
-            while client.get(f"/api/v1/runs/{run['id']}").json()["saved_epoch"] is None:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
-            client.post(f"/api/v1/runs/{run['id']}/stop")
-            holder = subprocess.Popen([sys.executable, "-m", "tests.faults.stream_holder", url,
-                                       client.headers["Authorization"][7:], str(run["id"]), str(streams)],
-                                      cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-            try:
-                assert holder.stdout is not None and holder.stdout.readline().strip() == f"opened {streams}"
+            model, run = quiet_followed_run(client)
+            with held_streams(url, client.headers["Authorization"][7:], run["id"], streams):
                 for units in range(10, 30):
                     edited = client.patch(f"/api/v1/models/{model['id']}/layers/n3", json={"params": {"units": units}})
                     assert edited.status_code == 200, edited.text
                 assert client.get(f"/api/v1/runs/{run['id']}").status_code == 200
-            finally:
-                holder.kill()
-                holder.wait(timeout=10)
-                if holder.stdout is not None:
-                    holder.stdout.close()
     finally:
         stop_server(server)
