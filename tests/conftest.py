@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from tests.browser_like import BrowserLikeClient
-from tests.postgres import PostgresServer, postgres_programs, remove_postgres, start_postgres
+from tests.postgres import DATABASES, PostgresServer, postgres_programs, remove_postgres, start_postgres
 
 
 @pytest.fixture(scope="session")
@@ -24,10 +24,37 @@ def app(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def server(app) -> Iterator[TestClient]:
+def sqlite_server(app) -> Iterator[TestClient]:
     """The app with its lifespan running (the inspector worker started)."""
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgresql_server(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The same app, keeping its records in a database of its own on the session's PostgreSQL server."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("layerlab-pg-data"), database_url=postgres.new_database(),
+                        workspaces_per_hour=1_000_000)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_databases` that use the shared server run twice: on SQLite and on PostgreSQL."""
+    if metafunc.definition.get_closest_marker("both_databases") and "server" in metafunc.fixturenames:
+        metafunc.parametrize("database", DATABASES, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def database(request: pytest.FixtureRequest) -> str:
+    """Where the shared server keeps its records: SQLite, unless a test is parametrized over DATABASES."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def server(database: str, request: pytest.FixtureRequest) -> TestClient:
+    """The shared app, running, on the test's database."""
+    return request.getfixturevalue(f"{database}_server")
 
 
 @pytest.fixture

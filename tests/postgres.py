@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 START_TIMEOUT_S = 30
+DATABASES = ("sqlite", "postgresql")  # what the tests marked both_databases run on
 
 
 def postgres_programs() -> Path | None:

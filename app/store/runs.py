@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
 from app.core.runs import ACTIVE_STATES, RunState
-from app.store.tables import RunEvent, RunRecord, is_possible_id
+from app.store.tables import MAX_ID, RunEvent, RunRecord, is_possible_id
 
 MAX_BATCH_POINTS = 500  # batch-level points sent to a chart; older ones are thinned out
 
@@ -70,7 +70,7 @@ def queued_runs(session: Session) -> int:
 
 
 def events_after(session: Session, run_id: int, after_id: int, limit: int = EVENTS_PAGE) -> list[RunEvent]:
-    query = select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.id > after_id)
+    query = select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.id > min(after_id, MAX_ID))
     return list(session.scalars(query.order_by(RunEvent.id).limit(limit)))
 
 

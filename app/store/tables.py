@@ -11,8 +11,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.core.runs import test_metrics
 
-# The largest id a row can have (a signed 64-bit integer): larger ones are unknown ids, not errors.
-MAX_ID = 2**63 - 1
+# The largest id a row can have: ids are INTEGER columns, 32-bit on PostgreSQL (64-bit on SQLite). A larger id in
+# a request is an unknown id (404), never a query the database refuses.
+MAX_ID = 2**31 - 1
 
 
 def is_possible_id(value: int) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # summaries need the Keras worker
+pytestmark = [pytest.mark.slow, pytest.mark.both_databases]  # slow: summaries need the Keras worker
 
 
 def create(api, starter="convnet", name="Net"):

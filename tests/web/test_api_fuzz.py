@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from app.config import Settings
+from tests.postgres import DATABASES
 from tests.web.live_server import app_without_warm_up
 
 pytestmark = pytest.mark.slow
@@ -17,11 +18,14 @@ pytestmark = pytest.mark.slow
 schema = schemathesis.pytest.from_fixture("api_schema").exclude(path_regex=r".*/events$")
 
 
-@pytest.fixture(scope="module")
-def fuzzed_app(tmp_path_factory):
+@pytest.fixture(scope="module", params=DATABASES)
+def fuzzed_app(request, tmp_path_factory):
+    """The app on each database: an id or number one database takes may be out of the other's range."""
     from fastapi.testclient import TestClient
 
-    app = app_without_warm_up(Settings(data_dir=tmp_path_factory.mktemp("fuzz"), workspaces_per_hour=100_000))
+    url = request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else ""
+    app = app_without_warm_up(Settings(data_dir=tmp_path_factory.mktemp("fuzz"), database_url=url,
+                                       workspaces_per_hour=100_000))
     with TestClient(app) as client:  # the lifespan runs: workers, event hub
         token = client.post("/api/v1/workspaces").json()["token"]
         yield app, token

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from tests.web.live_server import get_run, model_on, ok, start_run, wait_for_run, workspace_client
 
-pytestmark = pytest.mark.slow  # three real training runs
+pytestmark = [pytest.mark.slow, pytest.mark.both_databases]  # slow: three real training runs
 
 SETTINGS = {"epochs": 3, "batch_size": 32}
 CIRCLE_CLASSES = ["outside", "inside"]
