@@ -103,6 +103,11 @@ class Settings(BaseSettings):
                                                   "when TensorFlow sees one (its GPU build: LAYERLAB_TF=gpu "
                                                   "scripts/install-image.sh), else the CPU; cpu never uses one; gpu "
                                                   "fails runs with the reason when there is none.")
+    gpus: str = Field("auto", pattern=r"^(auto|none|\d+(,\d+)*)$", description="GPUs local training processes "
+                      "are spread over, one run per GPU while one is free, each process seeing only its own: auto "
+                      "(the GPUs CUDA_VISIBLE_DEVICES names, else every GPU the NVIDIA driver lists), a list of "
+                      "indices such as 0,1, or none (every process sees every GPU). On Ray, "
+                      "LAYERLAB_RAY_GPUS_PER_RUN places runs.")
     worker_memory_mb: int = Field(4096, ge=64, description="Memory one training process may use, in MB; "
                                   "a run that needs more fails with that reason, and nothing else is affected.")
     worker_silence_s: float = Field(900.0, gt=0, description="Seconds a training process may go without "

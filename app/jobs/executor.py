@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import psutil
 
 from app.core.runs import RunState
+from app.jobs.gpu_placement import least_busy
 from app.worker.runner import run_job
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,9 @@ class Executor(Protocol):
 class _Worker:
     """A training process that has imported TensorFlow (or is importing it) and trains one run at a time."""
 
-    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Any, stop: Any):
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Any, stop: Any, gpu: str | None):
         self.process, self.conn, self.stop = process, conn, stop
+        self.gpu = gpu  # the only GPU it sees, for its whole life; None: what the machine gives it
         self.runs = 0  # runs it has been given
 
     def reusable(self) -> bool:
@@ -98,12 +100,16 @@ class LocalExecutor:
     after seconds of imports. The thread that reads a
     run's events also watches its process: one that needs more memory than allowed, or says
     nothing for too long, is killed and its run failed with the reason, and nothing else is touched.
+
+    With `gpus` (CUDA indices), each process sees one of them only, and a run goes to a process on the GPU
+    running the fewest runs: one run per GPU while one is free (`app.jobs.gpu_placement`).
     """
 
     def __init__(self, on_event: EventSink, warm_spares: int = 1, limits: WorkerLimits = WorkerLimits(),
-                 device: str = "cpu"):
+                 device: str = "cpu", gpus: list[str] | None = None):
         self._on_event = on_event
         self._device = device
+        self._gpus = gpus or []
         self._limits = limits
         self._jobs: dict[int, _Job] = {}
         self._spares: list[_Worker] = []
@@ -112,13 +118,21 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._context = multiprocessing.get_context("spawn")
 
-    def _start_process(self, name: str) -> _Worker:
+    def _start_process(self, name: str, gpu: str | None) -> _Worker:
         parent, child = self._context.Pipe()
         stop = self._context.Event()
-        process = self._context.Process(target=run_job, args=(child, stop, self._device), name=name, daemon=True)
+        process = self._context.Process(target=run_job, args=(child, stop, self._device, gpu), name=name,
+                                        daemon=True)
         process.start()
         child.close()
-        return _Worker(process, parent, stop)
+        return _Worker(process, parent, stop, gpu)
+
+    def _least_busy_gpu(self, *, counting_spares: bool) -> str | None:
+        """The GPU for the next process or run (None without GPUs); the caller holds the lock."""
+        in_use = [job.worker.gpu for job in self._jobs.values()]
+        if counting_spares:
+            in_use += [spare.gpu for spare in self._spares]
+        return least_busy(self._gpus, in_use)
 
     def warm_up(self) -> None:
         """Start the spare processes (in the background: spawning takes a moment)."""
@@ -129,7 +143,9 @@ class LocalExecutor:
             with self._lock:
                 missing = 0 if self._closed else self._warm_spares - len(self._spares)
             for _ in range(max(0, missing)):
-                spare = self._start_process("layerlab-spare")
+                with self._lock:
+                    gpu = self._least_busy_gpu(counting_spares=True)
+                spare = self._start_process("layerlab-spare", gpu)
                 with self._lock:
                     if self._closed:
                         spare.process.kill()
@@ -137,16 +153,19 @@ class LocalExecutor:
                         self._spares.append(spare)
         threading.Thread(target=fill, daemon=True, name="layerlab-spares").start()
 
-    def _take_spare(self) -> _Worker | None:
+    def _take_spare(self, gpu: str | None) -> _Worker | None:
+        """An idle process on `gpu` (dead ones are dropped); a spare on another GPU waits for a run there."""
         with self._lock:
-            while self._spares:
-                spare = self._spares.pop(0)
-                if spare.process.is_alive():
-                    return spare
-        return None
+            self._spares = [spare for spare in self._spares if spare.process.is_alive()]
+            spare = next((spare for spare in self._spares if spare.gpu == gpu), None)
+            if spare is not None:
+                self._spares.remove(spare)
+            return spare
 
     def submit(self, run_id: int, request: dict[str, Any]) -> None:
-        worker = self._take_spare() or self._start_process(f"layerlab-run-{run_id}")
+        with self._lock:
+            gpu = self._least_busy_gpu(counting_spares=False)
+        worker = self._take_spare(gpu) or self._start_process(f"layerlab-run-{run_id}", gpu)
         worker.stop.clear()  # a stop asked of its previous run is not this run's
         worker.runs += 1
         worker.conn.send(request)
@@ -262,6 +281,12 @@ class LocalExecutor:
         with self._lock:
             job = self._jobs.get(run_id)
         return job.process.pid if job else None
+
+    def gpu(self, run_id: int) -> str | None:
+        """The GPU a running run's process sees (None: no placement)."""
+        with self._lock:
+            job = self._jobs.get(run_id)
+        return job.worker.gpu if job else None
 
     def shutdown(self) -> None:
         with self._lock:

@@ -22,19 +22,21 @@ from app.core.runs import RunState
 TRAINING_NICENESS = 19
 
 
-def run_job(conn: Connection, stop: Any, device: str = "cpu") -> None:
+def run_job(conn: Connection, stop: Any, device: str = "cpu", gpu: str | None = None) -> None:
     """Import TensorFlow, then train each run whose request arrives on `conn`, until told to exit. `device` is
-    the setting LAYERLAB_DEVICE (auto, cpu or gpu)."""
+    the setting LAYERLAB_DEVICE (auto, cpu or gpu); `gpu`, the one GPU (a CUDA index) this process may see."""
     from app.worker.environment import quiet_tensorflow
 
     os.nice(TRAINING_NICENESS)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before TensorFlow loads CUDA, which reads it once
     quiet_tensorflow(device)
     import keras
 
     from app.worker.devices import training_device
     from app.worker.train import run_training
 
-    trains_on, unavailable = training_device(device)
+    trains_on, unavailable = training_device(device, gpu)
 
     parent = os.getppid()
 
