@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from app.config import Settings
 from app.jobs.event_hub import RunEventHub
 from app.jobs.executor import EventSink, Executor, LocalExecutor, WorkerLimits
+from app.jobs.gpu_placement import local_gpus
 from app.jobs.inspector import Inspector
 from app.jobs.scheduler import Scheduler
 from app.jobs.warm_worker import WarmWorker
@@ -64,16 +65,18 @@ WARM_UP_DELAY_S = 1.0
 
 
 def make_executor(settings: Settings, sink: EventSink) -> Executor:
-    """The executor LAYERLAB_EXECUTOR names; Ray is imported only when it is chosen."""
+    """The executor LAYERLAB_EXECUTOR names. Ray is imported only when it is chosen, and then only in the
+    bridge process (app.jobs.ray_bridge), so that a lost cluster cannot take the server down with it."""
     if settings.executor == "ray":
-        from app.jobs.ray_executor import RayExecutor
+        from app.jobs.ray_bridge import RayBridge
 
-        return RayExecutor(sink, settings.ray_address, settings.ray_cpus_per_run, settings.ray_gpus_per_run,
-                           warm_actors=settings.warm_training_workers, device=settings.device,
-                           kept_actors=settings.running_runs_limit)
+        return RayBridge(sink, {"address": settings.ray_address, "cpus_per_run": settings.ray_cpus_per_run,
+                                "gpus_per_run": settings.ray_gpus_per_run, "device": settings.device,
+                                "warm_actors": settings.warm_training_workers,
+                                "kept_actors": settings.running_runs_limit})
     return LocalExecutor(sink, warm_spares=settings.warm_training_workers,
                          limits=WorkerLimits(settings.worker_memory_mb, settings.worker_silence_s),
-                         device=settings.device)
+                         device=settings.device, gpus=local_gpus(settings.gpus, settings.device))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,11 +1,12 @@
 """The Ray executor: the same training worker code, run by Ray actors on a Ray cluster (or a local Ray).
 
-Chosen with LAYERLAB_EXECUTOR=ray (Ray is the optional extra `layerlab[ray]`). It keeps the local executor's
-contract (`app.jobs.executor.Executor`):
-- A run's dataset (its prepared arrays and metadata) and the files it starts from (a checkpoint to resume, an
-  imported model's weights) reach the actor through Ray's object store, not a shared disk; the actor trains in
-  a folder of its own and hands every file of the run back the same way when the run ends, and the executor
-  writes them into the server's run folder before it reports the end.
+Chosen with LAYERLAB_EXECUTOR=ray (Ray is the optional extra `layerlab[ray]`), it runs in a process of its own,
+the bridge (`app.jobs.ray_bridge`), which the server talks to. It keeps the local executor's contract
+(`app.jobs.executor.Executor`):
+- A run's dataset (its prepared arrays and metadata, put in once for every run on it) and the files it starts
+  from (a checkpoint to resume, an imported model's weights) reach the actor through Ray's object store, not a
+  shared disk; the actor trains in a folder of its own and hands every file of the run back the same way when
+  the run ends, and the executor writes them into the server's run folder before it reports the end.
 - Events come back through a Ray queue and are recorded by the web process, the only writer of run state.
 - Stop sets a flag the actor's training loop reads between batches, as a local run's does.
 - An actor that dies (its node lost, killed, out of memory) fails its run with the reason.
@@ -18,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 5.0        # a cluster's head that does not answer this soon is taken as unreachable
 POLL_S = 0.2                 # how long an event reader waits on the queue before it looks at the run itself
 MAX_RUNS_PER_ACTOR = 25      # as the local executor's processes: a fresh actor after this many runs
+DATASETS_KEPT = 8            # datasets kept in the object store for the next run on them
 
 
 class RayUnavailable(RuntimeError):
@@ -101,6 +104,7 @@ class RayExecutor:
         self._lock = threading.Lock()
         self._spares: list[tuple[Any, int]] = []  # (actor, runs it has served)
         self._jobs: dict[int, Any] = {}           # run id -> actor
+        self._datasets: OrderedDict[str, Any] = OrderedDict()  # dataset folder -> object-store ref, last used last
         self._closed = False
 
     # --- the Executor interface ------------------------------------------------------------------
@@ -115,13 +119,26 @@ class RayExecutor:
         with self._lock:
             actor, served = self._spares.pop(0) if self._spares else (self._actor_class.remote(self._device), 0)
             self._jobs[run_id] = actor
-        dataset_dir, run_dir = Path(request["dataset_dir"]), Path(request["run_dir"])
-        dataset = {name: (dataset_dir / name).read_bytes() for name in (ARRAYS, META)}
+        run_dir = Path(request["run_dir"])
         events = self._queue_class()
-        ref = actor.train.remote(run_id, request, self._ray.put(dataset), self._ray.put(run_files(run_dir)), events,
-                                 self._stops)
+        ref = actor.train.remote(run_id, request, self._dataset_ref(Path(request["dataset_dir"])),
+                                 self._ray.put(run_files(run_dir)), events, self._stops)
         threading.Thread(target=self._follow, args=(run_id, actor, served + 1, ref, events, run_dir), daemon=True,
                          name=f"layerlab-ray-run-{run_id}").start()
+
+    def _dataset_ref(self, dataset_dir: Path) -> Any:
+        """The dataset in the object store, put there once for all the runs that train on it (a prepared
+        dataset's folder never changes); the DATASETS_KEPT used last are kept."""
+        key = str(dataset_dir)
+        with self._lock:
+            ref = self._datasets.pop(key, None)
+        if ref is None:
+            ref = self._ray.put({name: (dataset_dir / name).read_bytes() for name in (ARRAYS, META)})
+        with self._lock:
+            self._datasets[key] = ref
+            while len(self._datasets) > DATASETS_KEPT:
+                self._datasets.popitem(last=False)
+        return ref
 
     def cancel(self, run_id: int) -> None:
         if run_id in self.running():

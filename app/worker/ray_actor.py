@@ -39,6 +39,8 @@ class Trainer:
     """The body of a Ray actor: imports TensorFlow once, then trains the runs it is given one at a time."""
 
     def __init__(self, device: str) -> None:
+        import ray
+
         from app.worker.environment import quiet_tensorflow
 
         quiet_tensorflow(device)
@@ -46,7 +48,9 @@ class Trainer:
 
         from app.worker.devices import training_device
 
-        self.trains_on, self.unavailable = training_device(device)
+        # Ray gives the actor the GPUs its resource request reserved (CUDA_VISIBLE_DEVICES): name the node's index
+        granted = ray.get_runtime_context().get_accelerator_ids().get("GPU", [])
+        self.trains_on, self.unavailable = training_device(device, ",".join(granted) or None)
 
     def train(self, run_id: int, request: dict[str, Any], dataset: dict[str, bytes], starting_files: dict[str, bytes],
               events: Any, stops: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
