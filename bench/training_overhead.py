@@ -129,8 +129,18 @@ model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
               loss="sparse_categorical_crossentropy", metrics=["accuracy"], **compile_args)
 M_COMPILED = mark()
 clock = EpochClock()
-history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=job["epochs"],
-                    batch_size=job["batch_size"], verbose=0, callbacks=[clock])
+if job.get("pipeline") == "tf.data":  # what a tuned script feeds: batches built once, shuffled, prefetched
+    import tensorflow as tf
+    def batches(x, y, shuffle):
+        data = tf.data.Dataset.from_tensor_slices((x, y))
+        if shuffle:
+            data = data.shuffle(len(x), seed=job["seed"], reshuffle_each_iteration=True)
+        return data.batch(job["batch_size"]).prefetch(tf.data.AUTOTUNE)
+    history = model.fit(batches(x_train, y_train, True), validation_data=batches(x_val, y_val, False),
+                        epochs=job["epochs"], verbose=0, callbacks=[clock])
+else:  # Keras' default: NumPy arrays, batched by Keras each epoch
+    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=job["epochs"],
+                        batch_size=job["batch_size"], verbose=0, callbacks=[clock])
 M_FITTED = mark()
 scores = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
 M_EVALUATED = mark()
@@ -357,6 +367,7 @@ def layerlab_phases(result: dict[str, Any]) -> dict[str, Any]:
         "worker_cpu_s": result["worker_cpu_s"], "worker_exit_after_s": result["worker_exit_after_s"],
         "anchor_spread_s": max(anchors) - run_start,  # delivery jitter of events (ms scale)
         "epoch_s": durations, "steady_epoch_s": median(durations[1:]) or durations[0],
+        "epoch_ends_s": [end - run_start for end in ends],  # on the worker's clock, from run_training's start
         "checkpoints": sum(1 for e in events if e["type"] == "checkpoint"),
         "batch_events": len(batches),
         "longest_epoch": longest + 1, "longest_epoch_s": durations[longest],
@@ -378,14 +389,14 @@ def layerlab_phases(result: dict[str, Any]) -> dict[str, Any]:
 
 # --- plain Keras and the replay (fresh processes) -----------------------------------------------
 
-def fresh_python(code: str, job: dict[str, Any]) -> tuple[dict[str, Any], float, float, float]:
-    """Run code in a new interpreter; returns (its last JSON line, launch, exit, its CPU seconds).
-    Launch and exit are on time.monotonic(), which is one clock for every process here."""
+def fresh_python(code: str, job: dict[str, Any], niceness: int = 0) -> tuple[dict[str, Any], float, float, float]:
+    """Run code in a new interpreter (at `niceness`); returns (its last JSON line, launch, exit, its CPU
+    seconds). Launch and exit are on time.monotonic(), which is one clock for every process here."""
     env = {**os.environ, **TF_ENV}
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     launch = time.monotonic()
     done = subprocess.run([sys.executable, "-c", code, json.dumps(job)], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
     exited = time.monotonic()
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -404,12 +415,13 @@ def both_phases(r: dict[str, Any], run_key: str, done_key: str, launch: float, e
     return wall, cpu_phases
 
 
-def plain_keras(kind: str, arrays: Path, epochs: int, out_dir: Path,
-                steps_per_execution: int | None = None) -> dict[str, Any]:
-    job = {"model": kind, "arrays": str(arrays), "epochs": epochs, "batch_size": BATCH_SIZE,
-           "seed": SEED, "save_to": str(out_dir / f"plain-{kind}-{steps_per_execution or 0}.keras"),
-           "steps_per_execution": steps_per_execution}
-    r, launch, exited, cpu = fresh_python(PLAIN_KERAS, job)
+def plain_keras(kind: str, arrays: Path, epochs: int, out_dir: Path, steps_per_execution: int | None = None,
+                batch_size: int = BATCH_SIZE, pipeline: str = "numpy", niceness: int = 0) -> dict[str, Any]:
+    """The plain Keras script on the same arrays; `pipeline` "numpy" (Keras' default) or "tf.data"."""
+    job = {"model": kind, "arrays": str(arrays), "epochs": epochs, "batch_size": batch_size, "seed": SEED,
+           "save_to": str(out_dir / f"plain-{kind}-{steps_per_execution or 0}-{pipeline}.keras"),
+           "steps_per_execution": steps_per_execution, "pipeline": pipeline}
+    r, launch, exited, cpu = fresh_python(PLAIN_KERAS, job, niceness)
     wall, cpu_phases = both_phases(r, "imported", "saved", launch, exited, cpu)
     durations = [e[0] - b[0] for b, e in zip(r["begins"], r["ends"])]
     t = lambda key: r[key][0]
@@ -423,6 +435,7 @@ def plain_keras(kind: str, arrays: Path, epochs: int, out_dir: Path,
         "build_to_save_s": t("saved") - t("build"), "load_to_save_s": t("saved") - t("imported"),
         "launch_to_saved_s": t("saved") - launch,
         "epoch_s": durations, "steady_epoch_s": median(durations[1:]) or durations[0],
+        "epoch_ends_s": [e[0] - launch for e in r["ends"]],
         "total_params": r["params"], "val_accuracy": r["val_accuracy"],
         "test_accuracy": r["test_accuracy"], "steps_per_execution": r["steps_per_execution"],
     }

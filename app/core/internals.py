@@ -32,8 +32,8 @@ from app.core.runs import EPOCH_WEIGHTS
 FORMAT_VERSION = 1
 DEFAULT_HISTOGRAM_BINS = 30  # the server's setting LAYERLAB_HISTOGRAM_BINS may change it
 PROBE_SAMPLES = 64         # validation samples every record looks at (the same ones each time)
-RECORD_BUDGET = 0.03       # recording may take at most this share of the training time so far...
-SNAPSHOT_BUDGET = 0.02     # ...and copying the weights of each epoch this share: 5% at most together
+RECORD_BUDGET = 0.01       # recording may take at most this share of the training time so far...
+SNAPSHOT_BUDGET = 0.02     # ...and copying the weights of each epoch this share: 3% at most together
 GRADIENT_EPOCHS = 5        # gradient norms are recorded up to this epoch, where a bad start shows
 MAX_RECORDS = 60           # records kept at most; long runs record every k-th epoch
 SNAPSHOT_BYTES = 16 * 2**20    # the weights kept per epoch take at most this much space in all...

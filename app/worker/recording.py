@@ -2,8 +2,8 @@
 
 InternalsRecorder is a Keras callback. It records at the start of training and after an epoch
 whenever recording so far has taken less than RECORD_BUDGET of the training time (and always
-after the last epoch), so that training is never slowed by more than a few percent. Copying the
-weights (below) has a budget of its own, SNAPSHOT_BUDGET: the two together stay under 5%. A record (a
+once the last epoch has ended), so that training epochs are slowed by 1% at most. Copying the
+weights (below) has a budget of its own, SNAPSHOT_BUDGET: the two together stay under 3%. A record (a
 Probe) runs the model once, eagerly, on the same batch of validation samples, with a gradient tape
 for the per-layer gradient norms in the first epochs.
 
@@ -180,6 +180,7 @@ class InternalsRecorder(keras.callbacks.Callback):
         self.spent = self.copying_spent = 0.0        # seconds spent recording, and copying weights
         self.snapshot_cost = self.record_cost = 0.0  # the last of each, to see whether the next one fits
         self.train_started = 0.0
+        self.done: int | None = None  # the last epoch finished in this fit
         self.records: list[dict[str, Any]] = []
         self.snapshot_every = 0  # keep the weights of every k-th epoch; 0: the model is too large to keep any
         self.snapshots: dict[int, list[np.ndarray]] = {}  # epoch: the weights after it, written by flush()
@@ -214,22 +215,34 @@ class InternalsRecorder(keras.callbacks.Callback):
                               if e <= self.initial_epoch}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Keep the weights, then record, each after the last epoch or when it fits its time budget: copying
-        a small model's weights costs about a millisecond, a record tens of them."""
-        done = epoch + 1
-        last = done >= self.config.epochs or bool(self.model.stop_training)
+        """Keep the weights, then record, each when it fits its time budget: copying a small model's weights
+        costs about a millisecond, a record tens of them."""
+        self.done = done = epoch + 1
         began = time.monotonic()
         training = began - self.train_started
-        if self.snapshot_every and (last or (done % self.snapshot_every == 0 and
-                                             self.copying_spent + self.snapshot_cost <= SNAPSHOT_BUDGET * training)):
-            self.snapshots[done] = self.model.get_weights()
+        if self.snapshot_every and done % self.snapshot_every == 0 and \
+                self.copying_spent + self.snapshot_cost <= SNAPSHOT_BUDGET * training:
+            self._keep_weights(done)
             self.snapshot_cost = time.monotonic() - began
             self.copying_spent += self.snapshot_cost
         recording = time.monotonic()
-        if last or (done % self.every == 0 and self.spent + self.record_cost <= RECORD_BUDGET * training):
+        if done % self.every == 0 and self.spent + self.record_cost <= RECORD_BUDGET * training:
             self._record(done)
             self.record_cost = time.monotonic() - recording
             self.spent += self.record_cost
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """The last epoch is always kept and recorded: here, once its news is out (the curves update first),
+        and before early stopping puts the best epoch's weights back (this callback comes before it)."""
+        if self.done is None:
+            return
+        if self.snapshot_every and self.done not in self.snapshots:
+            self._keep_weights(self.done)
+        if not self.records or self.records[-1]["epoch"] != self.done:
+            self._record(self.done)
+
+    def _keep_weights(self, epoch: int) -> None:
+        self.snapshots[epoch] = self.model.get_weights()
 
     def _record(self, epoch: int) -> None:
         self.records.append(self.probe.record(epoch))

@@ -12,8 +12,9 @@ Events passed to emit (plain dicts, JSON-safe: NaN becomes None):
     batch       epoch, step, steps, global_step, loss, metrics  (at most 1 per BATCH_EVENT_INTERVAL_S)
     epoch       epoch, epochs, logs {loss, val_loss, accuracy, ...}, epoch_s, elapsed_s, eta_s, best_epoch,
                 time (wall clock, seconds since 1970, when the epoch ended)
-    checkpoint  epoch, path (relative to run_dir); after each epoch, but at most once per
-                CHECKPOINT_INTERVAL_S when epochs are short, and always after the last one
+    checkpoint  epoch, path (relative to run_dir); after the first epoch, then after an epoch once saving
+                would take at most CHECKPOINT_SHARE of the time since the last save (yet at least every
+                CHECKPOINT_AT_LEAST_EVERY_S), and always after the last one
 The returned dict is the final word: see _result(). On completion the run folder holds
 model.keras (and predictions.png for images); checkpoint.keras + checkpoint.json always
 describe the same finished epoch, from which "resume": true continues.
@@ -56,9 +57,12 @@ from app.worker.files import write_json
 from app.worker.recording import InternalsRecorder
 
 BATCH_EVENT_INTERVAL_S = 0.25  # at most 4 batch events a second: enough for a live curve
-# Saving costs about 50 ms even for a tiny model, more than a whole epoch of a playground
-# dataset; so short epochs are checkpointed at most once a second (and always the last one).
+# Saving costs about 50 ms even for a tiny model, more than a whole epoch of a playground dataset: epochs are
+# checkpointed so that saving takes at most 1% of the training time (and at most once a second), yet at least
+# once a minute, and always after the last one. A crash loses the epochs since; a stop loses nothing.
 CHECKPOINT_INTERVAL_S = 1.0
+CHECKPOINT_SHARE = 0.01
+CHECKPOINT_AT_LEAST_EVERY_S = 60.0
 SHUFFLE_BUFFER_BYTES = 256 * 2**20
 
 Emit = Callable[[dict[str, Any]], None]
@@ -135,19 +139,19 @@ def run_training(request: dict[str, Any], emit: Emit, should_stop: ShouldStop) -
     progress = _Progress(emit, should_stop, run_dir, config, steps_per_epoch, history, started)
     progress.checkpoint_epoch = initial_epoch or None
     callbacks: list[keras.callbacks.Callback] = []
+    recorder = None
+    if config.record_internals:
+        # First: it records the last epoch when training ends, before early stopping restores the best weights.
+        recorder = InternalsRecorder(run_dir, graph, arrays, meta, config,
+                                     bins=int(request.get("histogram_bins", DEFAULT_HISTOGRAM_BINS)),
+                                     initial_epoch=initial_epoch)
+        callbacks.append(recorder)
     stopper = None
     if config.early_stopping:
         stopper = keras.callbacks.EarlyStopping(
             monitor=config.early_stopping_monitor, patience=config.early_stopping_patience,
             restore_best_weights=config.restore_best_weights)
         callbacks.append(stopper)
-    recorder = None
-    if config.record_internals:
-        # Before progress, which may end fit in on_epoch_end: the last epoch is recorded first.
-        recorder = InternalsRecorder(run_dir, graph, arrays, meta, config,
-                                     bins=int(request.get("histogram_bins", DEFAULT_HISTOGRAM_BINS)),
-                                     initial_epoch=initial_epoch)
-        callbacks.append(recorder)
     callbacks.append(progress)
     try:
         if should_stop():
@@ -334,8 +338,9 @@ class _Progress(keras.callbacks.Callback):
                    "best_epoch": best_epoch(self.history), "time": round(time.time(), 3)})
         stop_now = self.should_stop()
         last = done >= self.config.epochs or self.model.stop_training or stop_now
-        # A save costs tens of milliseconds or more: keep saving to a small share of training time.
-        interval = max(CHECKPOINT_INTERVAL_S, 20 * self.last_save_s)
+        # A save costs tens of milliseconds or more: keep saving to a small share of training time, yet save
+        # at least once a minute. A stop in between still saves the last epoch, from `unsaved`.
+        interval = min(max(CHECKPOINT_INTERVAL_S, self.last_save_s / CHECKPOINT_SHARE), CHECKPOINT_AT_LEAST_EVERY_S)
         if last or now - self.last_checkpoint >= interval:
             self._checkpoint(done)
         else:
