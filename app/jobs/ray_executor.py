@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from app.worker.ray_actor import FILES, Trainer, run_files, write_files
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 5.0        # a cluster's head that does not answer this soon is taken as unreachable
-POLL_S = 0.2                 # how long an event reader waits on the queue before it looks at the run itself
+POLL_S = 0.2                 # how often the event queue is read, and each run's call looked at
 MAX_RUNS_PER_ACTOR = 25      # as the local executor's processes: a fresh actor after this many runs
 DATASETS_KEPT = 8            # datasets kept in the object store for the next run on them
 
@@ -82,7 +83,7 @@ class RayExecutor:
         except ModuleNotFoundError as error:
             raise RayUnavailable("LAYERLAB_EXECUTOR is ray, but Ray is not installed: pip install -e \".[ray]\"") \
                 from error
-        self._ray, self._queue_class = ray, Queue
+        self._ray = ray
         probe(address)  # even when this process is connected to Ray already: the setting names a cluster
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
@@ -101,11 +102,17 @@ class RayExecutor:
         self._kept_actors = max(warm_actors, kept_actors)
         self._actor_class: Any = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_restarts=0)(Trainer)
         self._stops: Any = ray.remote(num_cpus=0)(_Stops).remote()
+        # One queue for every run's events, as (run id, event): an actor per run would start a Ray worker process
+        # per run. It is read in order by one thread; a run's end is reported once its events are all handed on.
+        self._events: Any = Queue(actor_options={"num_cpus": 0})
+        self._reading = threading.Lock()
+        self._run_dirs: dict[int, Path] = {}
         self._lock = threading.Lock()
         self._spares: list[tuple[Any, int]] = []  # (actor, runs it has served)
         self._jobs: dict[int, Any] = {}           # run id -> actor
         self._datasets: OrderedDict[str, Any] = OrderedDict()  # dataset folder -> object-store ref, last used last
         self._closed = False
+        threading.Thread(target=self._read_events_until_closed, daemon=True, name="layerlab-ray-events").start()
 
     # --- the Executor interface ------------------------------------------------------------------
 
@@ -120,10 +127,11 @@ class RayExecutor:
             actor, served = self._spares.pop(0) if self._spares else (self._actor_class.remote(self._device), 0)
             self._jobs[run_id] = actor
         run_dir = Path(request["run_dir"])
-        events = self._queue_class()
+        with self._lock:
+            self._run_dirs[run_id] = run_dir
         ref = actor.train.remote(run_id, request, self._dataset_ref(Path(request["dataset_dir"])),
-                                 self._ray.put(run_files(run_dir)), events, self._stops)
-        threading.Thread(target=self._follow, args=(run_id, actor, served + 1, ref, events, run_dir), daemon=True,
+                                 self._ray.put(run_files(run_dir)), self._events, self._stops)
+        threading.Thread(target=self._follow, args=(run_id, actor, served + 1, ref, run_dir), daemon=True,
                          name=f"layerlab-ray-run-{run_id}").start()
 
     def _dataset_ref(self, dataset_dir: Path) -> Any:
@@ -160,25 +168,25 @@ class RayExecutor:
             self._closed = True
             actors = [actor for actor, _ in self._spares] + list(self._jobs.values())
             self._spares = []
-        for actor in actors:
+        for actor in [*actors, self._events.actor, self._stops]:
             self._ray.kill(actor, no_restart=True)
         if self._started_ray:
             self._ray.shutdown()
 
     # --- one run -----------------------------------------------------------------------------------
 
-    def _follow(self, run_id: int, actor: Any, served: int, ref: Any, events: Any, run_dir: Path) -> None:
-        """Hand the run's events on until the actor's call ends; then write its files and report the end."""
+    def _follow(self, run_id: int, actor: Any, served: int, ref: Any, run_dir: Path) -> None:
+        """Wait for the actor's call to end; then hand on the events still queued, write the run's files and
+        report its end."""
         ray = self._ray
         finished: dict[str, Any]
         while True:
-            self._drain(run_id, events, run_dir)
             done, _ = ray.wait([ref], timeout=POLL_S)
             if done:
                 break
         try:
             result, files = ray.get(ref)
-            self._drain(run_id, events, run_dir)
+            self._read_events()  # the actor put its events before it returned: all are handed on now
             write_files(run_dir, files)
             finished = {"type": "finished", **result}
             alive = True
@@ -197,21 +205,35 @@ class RayExecutor:
         if not keep and alive:
             ray.kill(actor, no_restart=True)
         self._stops.forget.remote(run_id)
-        ray.kill(events.actor, no_restart=True)
+        with self._lock:
+            self._run_dirs.pop(run_id, None)
         self._deliver(run_id, finished)
 
-    def _drain(self, run_id: int, events: Any, run_dir: Path) -> None:
-        while True:
+    def _read_events_until_closed(self) -> None:
+        while not self._closed:
+            if not self._read_events():
+                time.sleep(POLL_S)
+
+    def _read_events(self) -> bool:
+        """Hand on every event queued now, in order (a checkpoint's files are on the server before its news);
+        whether there were any."""
+        with self._reading:
             try:
-                batch = events.get_nowait_batch(max(1, events.qsize()))
-            except Exception:  # Empty, or the queue's actor is gone with a dead run
-                return
-            if not batch:
-                return
-            for event in batch:
-                if FILES in event:  # a checkpoint: its files are on the server before the news is
-                    write_files(run_dir, event.pop(FILES))
+                batch = self._events.get_nowait_batch(max(1, self._events.qsize()))
+            except Exception:  # Empty, or the queue's actor lost with its node: the runs' calls say what happened
+                return False
+            for run_id, event in batch:
+                with self._lock:
+                    run_dir = self._run_dirs.get(run_id)
+                files = event.pop(FILES, None)
+                if files and run_dir is not None:
+                    try:
+                        write_files(run_dir, files)
+                    except OSError:  # a full disk: the run's end says so; the other runs' events go on
+                        log.exception("run %s: could not write its checkpoint's files", run_id)
+                        continue
                 self._deliver(run_id, event)
+            return bool(batch)
 
     def _deliver(self, run_id: int, event: dict[str, Any]) -> None:
         deliver(self._on_event, run_id, event)

@@ -75,7 +75,7 @@ class Trainer:
                 if event.get("type") == "checkpoint":  # the server keeps each saved epoch, as for a local run
                     event = {**event, FILES: {name: (run_dir / name).read_bytes() for name in CHECKPOINT_FILES
                                               if (run_dir / name).is_file()}}
-                events.put(event)
+                events.put((run_id, event))
 
             local = {**request, "dataset_dir": str(dataset_dir), "run_dir": str(run_dir), "device": self.trains_on}
             try:
