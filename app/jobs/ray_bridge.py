@@ -51,6 +51,7 @@ class _Bridge:
     def __init__(self, process: multiprocessing.process.BaseProcess, conn: Any):
         self.process, self.conn = process, conn
         self.sending = threading.Lock()
+        self.runs: set[int] = set()  # handed to this bridge, not yet finished
 
     def send(self, *message: Any) -> bool:
         try:
@@ -69,7 +70,7 @@ class RayBridge:
         self._options = options
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
-        self._runs: set[int] = set()   # submitted, not yet finished
+        self._runs: set[int] = set()   # submitted, not yet finished (a run being handed over is in no bridge yet)
         self._closed = False
         self._bridge: _Bridge | None = self._start()  # refuses a cluster it cannot reach, at once
 
@@ -102,12 +103,14 @@ class RayBridge:
             if event.get("type") == "finished":
                 with self._lock:
                     self._runs.discard(run_id)
+                    bridge.runs.discard(run_id)
             deliver(self._on_event, run_id, event)
         bridge.process.join(timeout=SHUTDOWN_GRACE_S)
         with self._lock:
             if self._bridge is bridge:
                 self._bridge = None
-            lost, self._runs = (set(), self._runs) if self._closed else (self._runs, set())
+            lost = set() if self._closed else set(bridge.runs)  # a fresh bridge's runs are not this one's
+            self._runs -= lost
         for run_id in sorted(lost):
             deliver(self._on_event, run_id, {"type": "finished", "state": RunState.FAILED, "reason": (
                 "LayerLab lost its connection to the Ray cluster while this run trained (its head stopped "
@@ -146,6 +149,8 @@ class RayBridge:
         except RayUnavailable as error:
             self._refuse(run_id, str(error))
             return
+        with self._lock:
+            bridge.runs.add(run_id)
         if not bridge.send("submit", run_id, request):
             bridge.process.kill()  # the next run starts a fresh bridge
             self._refuse(run_id, "the process connecting to Ray has stopped.")
@@ -153,7 +158,12 @@ class RayBridge:
     def _refuse(self, run_id: int, why: str) -> None:
         """Fail a run that could not be handed to Ray, from another thread: the scheduler is submitting it."""
         with self._lock:
+            waiting = run_id in self._runs  # not failed already by the end of the bridge it was handed to
             self._runs.discard(run_id)
+            if self._bridge is not None:
+                self._bridge.runs.discard(run_id)
+        if not waiting:
+            return
         event = {"type": "finished", "state": RunState.FAILED,
                  "reason": f"The run could not start on Ray: {why} Start it again once the cluster is back."}
         threading.Thread(target=deliver, args=(self._on_event, run_id, event), daemon=True).start()
@@ -167,7 +177,7 @@ class RayBridge:
 
     def _tell(self, operation: str, run_id: int) -> None:
         with self._lock:
-            bridge = self._bridge if run_id in self._runs else None
+            bridge = self._bridge if self._bridge is not None and run_id in self._bridge.runs else None
         if bridge is not None:
             bridge.send(operation, run_id)
 
