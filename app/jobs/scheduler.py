@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.errors import Conflict
@@ -75,7 +76,10 @@ class Scheduler:
         with self._lock:
             self._closing = True  # the workers' deaths below are ours, not failures
         self.executor.shutdown()
-        self._interrupt_running()
+        try:
+            self._interrupt_running()
+        except SQLAlchemyError:  # a full disk or a lost database: the next start marks them interrupted
+            log.exception("could not mark the running runs interrupted at shutdown")
 
     def _interrupt_running(self) -> None:
         with self._lock, self.sessions() as session:

@@ -42,7 +42,9 @@ class Trainer:
         import ray
 
         from app.worker.environment import quiet_tensorflow
+        from app.worker.runner import TRAINING_NICENESS
 
+        os.nice(TRAINING_NICENESS)  # as a local training process: pages on the same machine answer first
         quiet_tensorflow(device)
         import keras  # noqa: F401  (the import is the warm-up)
 

@@ -63,6 +63,9 @@ BATCH_EVENT_INTERVAL_S = 0.25  # at most 4 batch events a second: enough for a l
 CHECKPOINT_INTERVAL_S = 1.0
 CHECKPOINT_SHARE = 0.01
 CHECKPOINT_AT_LEAST_EVERY_S = 60.0
+# Free disk space a run needs beside its checkpoint's size, for the server's records of the epochs to come:
+# below it the run stops, saying why, while the database can still record that.
+DISK_HEADROOM_BYTES = 4 * 2**20
 SHUFFLE_BUFFER_BYTES = 256 * 2**20
 
 Emit = Callable[[dict[str, Any]], None]
@@ -288,6 +291,7 @@ class _Progress(keras.callbacks.Callback):
         self.epoch_started = self.last_batch_event = 0.0
         self.last_checkpoint = -math.inf
         self.last_save_s = 0.0
+        self.checkpoint_bytes = 0
         self.checkpoint_epoch: int | None = None
         self.epoch_times: list[float] = []
         # The weights and optimizer state after the last finished epoch, kept in memory when its
@@ -336,6 +340,7 @@ class _Progress(keras.callbacks.Callback):
                    "elapsed_s": round(now - self.started, 3),
                    "eta_s": round(self._typical_epoch_s() * remaining, 1),
                    "best_epoch": best_epoch(self.history), "time": round(time.time(), 3)})
+        self._check_disk(done)
         stop_now = self.should_stop()
         last = done >= self.config.epochs or self.model.stop_training or stop_now
         # A save costs tens of milliseconds or more: keep saving to a small share of training time, yet save
@@ -363,8 +368,17 @@ class _Progress(keras.callbacks.Callback):
             raise _StopTraining(RunState.FAILED,
                                 _not_saved(f"the checkpoint of epoch {done}", exc, self.checkpoint_epoch)) from exc
         self.last_save_s = time.monotonic() - saving
+        self.checkpoint_bytes = (self.run_dir / CHECKPOINT).stat().st_size
         self.last_checkpoint, self.checkpoint_epoch = time.monotonic(), done
         self.emit({"type": "checkpoint", "epoch": done, "path": CHECKPOINT})
+
+    def _check_disk(self, done: int) -> None:
+        """A disk too full for the next checkpoint ends the run now, with the reason, rather than at that
+        checkpoint: by then the server's records of the epochs between may have filled it."""
+        if shutil.disk_usage(self.run_dir).free < self.checkpoint_bytes + DISK_HEADROOM_BYTES:
+            full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            raise _StopTraining(RunState.FAILED, _not_saved(f"the checkpoint of epoch {done}", full,
+                                                            self.checkpoint_epoch))
 
     def _check_stop(self) -> None:
         if self.should_stop():
