@@ -195,7 +195,7 @@ class InternalsRecorder(keras.callbacks.Callback):
             (self.run_dir / EPOCH_WEIGHTS).unlink(missing_ok=True)
         if self.snapshot_every:
             copying = time.monotonic()
-            self.snapshots[self.initial_epoch] = self.model.get_weights()
+            self._keep_weights(self.initial_epoch)
             self.snapshot_cost = self.copying_spent = time.monotonic() - copying
         if not self.records:
             recording = time.monotonic()
