@@ -10,7 +10,9 @@ of a few epochs are queued at once. Measured: the total time from the first subm
 and, from three runs submitted one at a time before it (a warm worker waiting), the overhead from submission to
 the start of training, read from each run's own first epoch event (its time less its elapsed time).
 The executors take turns `--repeats` times (3), each with a fresh server, and each executor's fastest batch
-counts: on a shared host the slower batches measure the neighbours. Printed per batch, then Ray against local;
+counts: on a shared host the slower batches measure the neighbours. Each batch also gives where its runs' time
+went, as means over the runs (`mean_phases_s`): queued, from the start to training, training, and from the last
+epoch to the recorded end. Printed per batch, then Ray against local;
 the last line is one JSON object with at least `local_total_s`, `ray_total_s`, `ray_local_ratio` and
 `ray_overhead_s` (the median overhead on Ray). Targets: Ray's overhead
 under 1 s with warm actors, its total within 1.2x of the local executor's.
@@ -24,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,19 @@ def training_began(client: httpx.Client, run_id: int) -> float:
     """When the run's training began (wall clock), from its first epoch event's time and elapsed time."""
     epoch = client.get(f"/api/v1/runs/{run_id}").json()["metrics"]["epochs"][0]
     return float(epoch["time"]) - float(epoch["elapsed_s"])
+
+
+def phases(client: httpx.Client, run_id: int) -> dict[str, float]:
+    """Where a run's time went (seconds): waiting in the queue, from its start (handed to the executor) to its
+    training, training (first epoch's start to last epoch's end), and from there to its end being recorded
+    (the test evaluation, the model's files coming back)."""
+    run = client.get(f"/api/v1/runs/{run_id}").json()
+    epochs = run["metrics"]["epochs"]
+    created, started, finished = (datetime.fromisoformat(run[key]).timestamp()
+                                  for key in ("created_at", "started_at", "finished_at"))
+    began = float(epochs[0]["time"]) - float(epochs[0]["elapsed_s"])
+    return {"queued": started - created, "to_training": began - started,
+            "training": float(epochs[-1]["time"]) - began, "to_end": finished - float(epochs[-1]["time"])}
 
 
 def batch(executor: str, runs: int, epochs: int) -> dict[str, Any]:
@@ -83,10 +99,13 @@ def batch(executor: str, runs: int, epochs: int) -> dict[str, Any]:
             ended = [wait_ended(client, run_id) for run_id, _ in submitted]
             total = time.time() - began
             states = sorted({run["state"] for run in ended})
+            timelines = [phases(client, run_id) for run_id, _ in submitted]
     finally:
         stop(server)
     return {"total_s": round(total, 2), "overhead_median_s": round(statistics.median(overheads), 3),
-            "overheads_s": [round(o, 3) for o in overheads], "states": states}
+            "overheads_s": [round(o, 3) for o in overheads], "states": states,
+            "mean_phases_s": {phase: round(statistics.mean(t[phase] for t in timelines), 3)
+                              for phase in ("queued", "to_training", "training", "to_end")}}
 
 
 def main() -> None:

@@ -27,12 +27,13 @@ from typing import Any
 from app.core.runs import RunState
 from app.data.prepared import ARRAYS, META
 from app.jobs.executor import deliver
-from app.worker.ray_actor import FILES, Trainer, run_files, write_files
+from app.worker.ray_actor import CONCURRENCY_GROUPS, CONTROL, FILES, Trainer, run_files, write_files
 
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 5.0        # a cluster's head that does not answer this soon is taken as unreachable
-POLL_S = 0.2                 # how often the event queue is read, and each run's call looked at
+POLL_S = 0.2                 # how often the event queue is read
+FOLLOW_WAIT_S = 5.0          # a run's end is seen at once; this only bounds each wait for it
 MAX_RUNS_PER_ACTOR = 25      # as the local executor's processes: a fresh actor after this many runs
 DATASETS_KEPT = 8            # datasets kept in the object store for the next run on them
 
@@ -53,22 +54,6 @@ def probe(address: str) -> None:
         raise RayUnavailable(f"cannot reach the Ray cluster at {address} ({error}). Start it (`ray start --head`), "
                              "or fix LAYERLAB_RAY_ADDRESS (host:port of its head, or empty for a local Ray "
                              "instance).") from error
-
-
-class _Stops:
-    """The runs asked to stop, shared by the executor and the actors."""
-
-    def __init__(self) -> None:
-        self.asked: set[int] = set()
-
-    def stop(self, run_id: int) -> None:
-        self.asked.add(run_id)
-
-    def forget(self, run_id: int) -> None:
-        self.asked.discard(run_id)
-
-    def stopped(self, run_id: int) -> bool:
-        return run_id in self.asked
 
 
 class RayExecutor:
@@ -100,8 +85,9 @@ class RayExecutor:
         # Actors whose run ended wait for the next one, up to as many as can run at once: on a cluster an idle
         # actor costs little, and each new one imports TensorFlow again.
         self._kept_actors = max(warm_actors, kept_actors)
-        self._actor_class: Any = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_restarts=0)(Trainer)
-        self._stops: Any = ray.remote(num_cpus=0)(_Stops).remote()
+        actor_options: dict[str, Any] = {"num_cpus": cpus_per_run, "num_gpus": gpus_per_run, "max_restarts": 0,
+                                         "concurrency_groups": CONCURRENCY_GROUPS}
+        self._actor_class: Any = ray.remote(**actor_options)(Trainer)
         # One queue for every run's events, as (run id, event): an actor per run would start a Ray worker process
         # per run. It is read in order by one thread; a run's end is reported once its events are all handed on.
         self._events: Any = Queue(actor_options={"num_cpus": 0})
@@ -130,7 +116,7 @@ class RayExecutor:
         with self._lock:
             self._run_dirs[run_id] = run_dir
         ref = actor.train.remote(run_id, request, self._dataset_ref(Path(request["dataset_dir"])),
-                                 self._ray.put(run_files(run_dir)), self._events, self._stops)
+                                 self._ray.put(run_files(run_dir)), self._events)
         threading.Thread(target=self._follow, args=(run_id, actor, served + 1, ref, run_dir), daemon=True,
                          name=f"layerlab-ray-run-{run_id}").start()
 
@@ -149,8 +135,10 @@ class RayExecutor:
         return ref
 
     def cancel(self, run_id: int) -> None:
-        if run_id in self.running():
-            self._stops.stop.remote(run_id)
+        with self._lock:
+            actor = self._jobs.get(run_id)
+        if actor is not None:  # on the actor's control thread: it reads the stop between batches
+            actor.stop.options(concurrency_group=CONTROL).remote(run_id)
 
     def running(self) -> set[int]:
         with self._lock:
@@ -168,7 +156,7 @@ class RayExecutor:
             self._closed = True
             actors = [actor for actor, _ in self._spares] + list(self._jobs.values())
             self._spares = []
-        for actor in [*actors, self._events.actor, self._stops]:
+        for actor in [*actors, self._events.actor]:
             self._ray.kill(actor, no_restart=True)
         if self._started_ray:
             self._ray.shutdown()
@@ -180,10 +168,8 @@ class RayExecutor:
         report its end."""
         ray = self._ray
         finished: dict[str, Any]
-        while True:
-            done, _ = ray.wait([ref], timeout=POLL_S)
-            if done:
-                break
+        while not ray.wait([ref], timeout=FOLLOW_WAIT_S)[0]:
+            pass
         try:
             result, files = ray.get(ref)
             self._read_events()  # the actor put its events before it returned: all are handed on now
@@ -204,7 +190,6 @@ class RayExecutor:
                 self._spares.append((actor, served))
         if not keep and alive:
             ray.kill(actor, no_restart=True)
-        self._stops.forget.remote(run_id)
         with self._lock:
             self._run_dirs.pop(run_id, None)
         self._deliver(run_id, finished)
@@ -218,9 +203,10 @@ class RayExecutor:
         """Hand on every event queued now, in order (a checkpoint's files are on the server before its news);
         whether there were any."""
         with self._reading:
-            try:
-                batch = self._events.get_nowait_batch(max(1, self._events.qsize()))
-            except Exception:  # Empty, or the queue's actor lost with its node: the runs' calls say what happened
+            try:  # one call to the queue when it is empty, as it mostly is
+                waiting = self._events.qsize()
+                batch = self._events.get_nowait_batch(waiting) if waiting else []
+            except Exception:  # the queue's actor lost with its node: the runs' calls say what happened
                 return False
             for run_id, event in batch:
                 with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 
@@ -15,3 +16,10 @@ def quiet_tensorflow(device: str = "cpu") -> None:
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     else:
         os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+
+
+def keep_imports_out_of_collections() -> None:
+    """Called once TensorFlow is imported: the garbage collector leaves the objects that exist now (the
+    imports' hundreds of thousands, alive as long as the process) out of every later collection. Clearing
+    Keras' session between runs then takes milliseconds instead of a few tenths of a second."""
+    gc.freeze()

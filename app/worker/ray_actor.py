@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from app.core.runs import CHECKPOINT, CHECKPOINT_STATE, RunState
 
-STOP_CHECK_S = 0.5           # the actor asks whether its run was stopped at most this often
 SKIPPED_FILES = (".tmp",)    # half-written files are never copied back
 CHECKPOINT_FILES = (CHECKPOINT, CHECKPOINT_STATE)  # what a checkpoint event carries to the server
 FILES = "_files"             # the key of those files in the event, removed before it is recorded
@@ -35,13 +33,18 @@ def write_files(folder: Path, files: dict[str, bytes]) -> None:
         os.replace(tmp, folder / name)
 
 
+CONTROL = "control"  # the actor's concurrency group for `stop`: a thread of its own, free while `train` runs
+CONCURRENCY_GROUPS = {CONTROL: 1}
+
+
 class Trainer:
-    """The body of a Ray actor: imports TensorFlow once, then trains the runs it is given one at a time."""
+    """The body of a Ray actor: imports TensorFlow once, then trains the runs it is given one at a time. Created
+    with CONCURRENCY_GROUPS, and `stop` called in the CONTROL group, a stop reaches a run as it trains."""
 
     def __init__(self, device: str) -> None:
         import ray
 
-        from app.worker.environment import quiet_tensorflow
+        from app.worker.environment import keep_imports_out_of_collections, quiet_tensorflow
         from app.worker.runner import TRAINING_NICENESS
 
         os.nice(TRAINING_NICENESS)  # as a local training process: pages on the same machine answer first
@@ -49,13 +52,19 @@ class Trainer:
         import keras  # noqa: F401  (the import is the warm-up)
 
         from app.worker.devices import training_device
+        from app.worker.train import run_training  # noqa: F401
 
+        keep_imports_out_of_collections()
         # Ray gives the actor the GPUs its resource request reserved (CUDA_VISIBLE_DEVICES): name the node's index
         granted = ray.get_runtime_context().get_accelerator_ids().get("GPU", [])
         self.trains_on, self.unavailable = training_device(device, ",".join(granted) or None)
+        self.stops_asked: set[int] = set()  # runs asked to stop; a run's own stop may come before it starts
+
+    def stop(self, run_id: int) -> None:
+        self.stops_asked.add(run_id)
 
     def train(self, run_id: int, request: dict[str, Any], dataset: dict[str, bytes], starting_files: dict[str, bytes],
-              events: Any, stops: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
+              events: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
         import keras
 
         from app.worker.train import run_training
@@ -66,12 +75,9 @@ class Trainer:
             dataset_dir, run_dir = Path(scratch) / "dataset", Path(scratch) / "run"
             write_files(dataset_dir, dataset)
             write_files(run_dir, starting_files)
-            checked = [0.0, False]
 
             def should_stop() -> bool:
-                if not checked[1] and time.monotonic() - checked[0] > STOP_CHECK_S:
-                    checked[0], checked[1] = time.monotonic(), bool(stops.stopped.remote(run_id).future().result())
-                return bool(checked[1])
+                return run_id in self.stops_asked
 
             def emit(event: dict[str, Any]) -> None:
                 if event.get("type") == "checkpoint":  # the server keeps each saved epoch, as for a local run
@@ -85,6 +91,7 @@ class Trainer:
             except Exception as exc:  # a run that fails says why, instead of vanishing
                 result = {"state": RunState.FAILED, "message": f"Training failed: {type(exc).__name__}: {exc}"[:600]}
             finally:
+                self.stops_asked.discard(run_id)
                 keras.backend.clear_session(free_memory=True)
             result.pop("history", None)  # every epoch was sent as it finished
             return result, run_files(run_dir)

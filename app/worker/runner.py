@@ -25,7 +25,7 @@ TRAINING_NICENESS = 19
 def run_job(conn: Connection, stop: Any, device: str = "cpu", gpu: str | None = None) -> None:
     """Import TensorFlow, then train each run whose request arrives on `conn`, until told to exit. `device` is
     the setting LAYERLAB_DEVICE (auto, cpu or gpu); `gpu`, the one GPU (a CUDA index) this process may see."""
-    from app.worker.environment import quiet_tensorflow
+    from app.worker.environment import keep_imports_out_of_collections, quiet_tensorflow
 
     os.nice(TRAINING_NICENESS)
     if gpu is not None:
@@ -35,6 +35,8 @@ def run_job(conn: Connection, stop: Any, device: str = "cpu", gpu: str | None = 
 
     from app.worker.devices import training_device
     from app.worker.train import run_training
+
+    keep_imports_out_of_collections()
 
     trains_on, unavailable = training_device(device, gpu)
 

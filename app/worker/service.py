@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.core.errors import UserError
-from app.worker.environment import quiet_tensorflow
+from app.worker.environment import keep_imports_out_of_collections, quiet_tensorflow
 
 # Clearing Keras' global state costs about 200 ms, so do it now and then, not per build.
 CLEAR_SESSION_EVERY = 100
@@ -134,6 +134,8 @@ def serve(conn: Connection, preload_keras: bool = True) -> None:
     threading.Thread(target=_exit_with_parent, name="parent watch", daemon=True).start()
     if preload_keras:
         import keras
+
+        keep_imports_out_of_collections()
     conn.send(("ready", None))
     handled = 0
     while True:
