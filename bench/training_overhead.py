@@ -367,6 +367,7 @@ def layerlab_phases(result: dict[str, Any]) -> dict[str, Any]:
         "worker_cpu_s": result["worker_cpu_s"], "worker_exit_after_s": result["worker_exit_after_s"],
         "anchor_spread_s": max(anchors) - run_start,  # delivery jitter of events (ms scale)
         "epoch_s": durations, "steady_epoch_s": median(durations[1:]) or durations[0],
+        "epoch_cpu_s": [e["data"]["cpu_s"] for e in epochs],  # the training process's CPU seconds, all threads
         "epoch_ends_s": [end - run_start for end in ends],  # on the worker's clock, from run_training's start
         "checkpoints": sum(1 for e in events if e["type"] == "checkpoint"),
         "batch_events": len(batches),
@@ -435,6 +436,7 @@ def plain_keras(kind: str, arrays: Path, epochs: int, out_dir: Path, steps_per_e
         "build_to_save_s": t("saved") - t("build"), "load_to_save_s": t("saved") - t("imported"),
         "launch_to_saved_s": t("saved") - launch,
         "epoch_s": durations, "steady_epoch_s": median(durations[1:]) or durations[0],
+        "epoch_cpu_s": [e[1] - b[1] for b, e in zip(r["begins"], r["ends"])],
         "epoch_ends_s": [e[0] - launch for e in r["ends"]],
         "total_params": r["params"], "val_accuracy": r["val_accuracy"],
         "test_accuracy": r["test_accuracy"], "steps_per_execution": r["steps_per_execution"],

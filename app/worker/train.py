@@ -10,7 +10,8 @@ Events passed to emit (plain dicts, JSON-safe: NaN becomes None):
     started     epochs, initial_epoch, steps_per_epoch, batch_size, train_samples,
                 val_samples, total_params, resumed, warnings
     batch       epoch, step, steps, global_step, loss, metrics  (at most 1 per BATCH_EVENT_INTERVAL_S)
-    epoch       epoch, epochs, logs {loss, val_loss, accuracy, ...}, epoch_s, elapsed_s, eta_s, best_epoch,
+    epoch       epoch, epochs, logs {loss, val_loss, accuracy, ...}, epoch_s, cpu_s (the training process's
+                CPU seconds in the epoch, all its threads), elapsed_s, eta_s, best_epoch,
                 time (wall clock, seconds since 1970, when the epoch ended)
     checkpoint  epoch, path (relative to run_dir); after the first epoch, then after an epoch once saving
                 would take at most CHECKPOINT_SHARE of the time since the last save (yet at least every
@@ -288,7 +289,7 @@ class _Progress(keras.callbacks.Callback):
         self.emit, self.should_stop, self.run_dir, self.config = emit, should_stop, run_dir, config
         self.steps_per_epoch, self.history, self.started = steps_per_epoch, history, started
         self.epoch = 0
-        self.epoch_started = self.last_batch_event = 0.0
+        self.epoch_started = self.epoch_cpu_started = self.last_batch_event = 0.0
         self.last_checkpoint = -math.inf
         self.last_save_s = 0.0
         self.checkpoint_bytes = 0
@@ -299,7 +300,7 @@ class _Progress(keras.callbacks.Callback):
         self.unsaved: tuple[int, list[np.ndarray], list[np.ndarray]] | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch, self.epoch_started = epoch, time.monotonic()
+        self.epoch, self.epoch_started, self.epoch_cpu_started = epoch, time.monotonic(), time.process_time()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -337,6 +338,7 @@ class _Progress(keras.callbacks.Callback):
         remaining = self.config.epochs - done
         self.emit({"type": "epoch", "epoch": done, "epochs": self.config.epochs,
                    "logs": {k: clean(v) for k, v in logs.items()}, "epoch_s": round(took, 3),
+                   "cpu_s": round(time.process_time() - self.epoch_cpu_started, 3),
                    "elapsed_s": round(now - self.started, 3),
                    "eta_s": round(self._typical_epoch_s() * remaining, 1),
                    "best_epoch": best_epoch(self.history), "time": round(time.time(), 3)})

@@ -44,6 +44,7 @@ def test_dense_starter_learns_digits_and_leaves_a_model_a_checkpoint_and_a_repor
     assert (started["epochs"], started["steps_per_epoch"], started["initial_epoch"]) == (5, 34, 0)
     epoch = rec.of("epoch")[-1]
     assert epoch["epoch"] == 5 and epoch["eta_s"] == 0
+    assert all(0 < e["cpu_s"] for e in rec.of("epoch"))  # the process's CPU seconds in the epoch, all threads
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(epoch["logs"])
     batches = rec.of("batch")
     assert batches and all(b["loss"] is not None for b in batches)
