@@ -1,6 +1,6 @@
 """What a Ray actor runs for LayerLab's Ray executor (`app.jobs.ray_executor`): it imports TensorFlow once, then
 trains the runs it is given one at a time, in a scratch folder of its own. It lives with the worker code because
-it is worker code: the web process imports this module only to hand the class to Ray, and it imports TensorFlow
+it is worker code: the Ray bridge process imports this module only to hand the class to Ray, and it imports TensorFlow
 only inside the actor."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Trainer:
         import keras  # noqa: F401  (the import is the warm-up)
 
         from app.worker.devices import training_device
-        from app.worker.train import run_training  # noqa: F401
+        from app.worker.train import run_training  # noqa: F401  (loaded before the freeze below)
 
         keep_imports_out_of_collections()
         # Ray gives the actor the GPUs its resource request reserved (CUDA_VISIBLE_DEVICES): name the node's index
