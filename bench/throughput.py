@@ -28,7 +28,9 @@ trains at MNIST's size, where the steady cost of an epoch does:
    the first one in full.
    End to end = click to trained: LayerLab from the POST to the final state, plain Keras from its launch to
    its exit (interpreter, imports, loading, fit, evaluation, save).
-4. The same comparison in CPU seconds, which other load on a shared host moves far less than wall time: each
+4. The same comparison in CPU seconds, which other load on a shared host moves less than wall time while the
+   epochs are compute-bound (the convnet's moved by under 2% between runs; the dense model's 1-second epochs
+   moved by up to 20% in CPU time too): each
    side's median CPU seconds per steady epoch (the training process's, all its threads; LayerLab's epoch
    events carry theirs), and their ratio (plain Keras' over LayerLab's). LayerLab's web server also works
    while it trains (recording the run's events, streaming them): its CPU seconds during LayerLab's trials, as
@@ -132,7 +134,7 @@ def epoch_to_epoch_samples_per_s(samples: int, trial: dict[str, Any]) -> float:
 
 def steady_epoch_cpu_s(trials: list[dict[str, Any]]) -> float:
     """The median CPU seconds of an epoch after the first, over the trials: the training process's, all its
-    threads. Other load on the host stretches an epoch's wall time much more than its CPU time."""
+    threads. Other load on the host stretches a compute-bound epoch's wall time more than its CPU time."""
     return median(cpu for trial in trials for cpu in trial["epoch_cpu_s"][1:] or trial["epoch_cpu_s"])
 
 
@@ -177,7 +179,7 @@ def measure(client: httpx.Client, server: psutil.Process, kind: str, model_id: i
         "keras_test_accuracy": tuned["test_accuracy"], "keras_default_test_accuracy": default["test_accuracy"],
     }
     figures["throughput_ratio"] = figures["layerlab_samples_per_s"] / figures["keras_samples_per_s"]
-    # The same work counted in CPU seconds, which the neighbours on a shared host barely move: plain Keras' CPU
+    # The same work counted in CPU seconds, which the neighbours on a shared host move less: plain Keras' CPU
     # seconds per steady epoch over LayerLab's, and then with the web server's CPU seconds while LayerLab
     # trained (recording events, streaming them) added to LayerLab's.
     figures["layerlab_epoch_cpu_s"] = steady_epoch_cpu_s(layerlab_trials)
