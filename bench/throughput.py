@@ -28,13 +28,13 @@ trains at MNIST's size, where the steady cost of an epoch does:
    the first one in full.
    End to end = click to trained: LayerLab from the POST to the final state, plain Keras from its launch to
    its exit (interpreter, imports, loading, fit, evaluation, save).
-4. The same comparison in CPU seconds, which other load on a shared host moves less than wall time while the
-   epochs are compute-bound (the convnet's moved by under 2% between runs; the dense model's 1-second epochs
-   moved by up to 20% in CPU time too): each
-   side's median CPU seconds per steady epoch (the training process's, all its threads; LayerLab's epoch
-   events carry theirs), and their ratio (plain Keras' over LayerLab's). LayerLab's web server also works
-   while it trains (recording the run's events, streaming them): its CPU seconds during LayerLab's trials, as
-   a share of LayerLab's training CPU seconds, are added to LayerLab's side in `cpu_ratio_with_server`.
+4. The same comparison in CPU seconds: each side's median CPU seconds per steady epoch (the training
+   process's, all its threads; LayerLab's epoch events carry theirs), and their ratio (plain Keras' over
+   LayerLab's). Other load on a shared host moves them less than wall time while the epochs are compute-bound
+   (the convnet's moved by under 2% between runs; the dense model's 1-second epochs moved by up to 20% in CPU
+   time too). LayerLab's web server also works while it trains (recording the run's events, streaming them):
+   its CPU seconds during LayerLab's trials, as a share of LayerLab's training CPU seconds, are added to
+   LayerLab's side in `cpu_ratio_with_server`.
 Targets: throughput ratio (LayerLab / tuned Keras) at least 0.98; end-to-end ratio below 1.
 The last line printed is one JSON object with every figure; the first model's figures (the convnet's) are
 also given unprefixed: layerlab_samples_per_s, keras_samples_per_s, throughput_ratio, end_to_end_ratio.
