@@ -28,7 +28,8 @@ import httpx
 import psutil
 from live_server import free_port, start_server, stop
 
-TERMINAL = ("completed", "failed", "diverged", "cancelled", "interrupted")
+from app.core.runs import ENDED_STATES
+
 MB = 2**20
 
 
@@ -85,7 +86,7 @@ def train_at_once(clients: list[httpx.Client], models: list[int], epochs: int) -
             if run["id"] in took:
                 continue
             state = client.get(f"/runs/{run['id']}").raise_for_status().json()
-            if state["state"] in TERMINAL:
+            if state["state"] in ENDED_STATES:
                 if state["state"] != "completed":
                     raise RuntimeError(f"run {run['id']} ended {state['state']}: {state['reason']}")
                 took[run["id"]] = time.perf_counter() - began

@@ -36,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from live_server import free_port, start_server, stop
 
+from app.core.runs import ACTIVE_STATES
+
 RUN_TIMEOUT_S = 300
 
 
@@ -43,27 +45,26 @@ def wait_ended(client: httpx.Client, run_id: int) -> dict[str, Any]:
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
         run = client.get(f"/api/v1/runs/{run_id}").json()
-        if run["state"] not in ("queued", "running"):
+        if run["state"] not in ACTIVE_STATES:
             return run
         time.sleep(0.1)
     raise RuntimeError(f"run {run_id} did not end within {RUN_TIMEOUT_S} s")
 
 
-def training_began(client: httpx.Client, run_id: int) -> float:
-    """When the run's training began (wall clock), from its first epoch event's time and elapsed time."""
-    epoch = client.get(f"/api/v1/runs/{run_id}").json()["metrics"]["epochs"][0]
+def training_began(run: dict[str, Any]) -> float:
+    """When an ended run's training began (wall clock), from its first epoch event's time and elapsed time."""
+    epoch = run["metrics"]["epochs"][0]
     return float(epoch["time"]) - float(epoch["elapsed_s"])
 
 
-def phases(client: httpx.Client, run_id: int) -> dict[str, float]:
-    """Where a run's time went (seconds): waiting in the queue, from its start (handed to the executor) to its
-    training, training (first epoch's start to last epoch's end), and from there to its end being recorded
-    (the test evaluation, the model's files coming back)."""
-    run = client.get(f"/api/v1/runs/{run_id}").json()
+def phases(run: dict[str, Any]) -> dict[str, float]:
+    """Where an ended run's time went (seconds): waiting in the queue, from its start (handed to the executor)
+    to its training, training (first epoch's start to last epoch's end), and from there to its end being
+    recorded (the test evaluation, the model's files coming back)."""
     epochs = run["metrics"]["epochs"]
     created, started, finished = (datetime.fromisoformat(run[key]).timestamp()
                                   for key in ("created_at", "started_at", "finished_at"))
-    began = float(epochs[0]["time"]) - float(epochs[0]["elapsed_s"])
+    began = training_began(run)
     return {"queued": started - created, "to_training": began - started,
             "training": float(epochs[-1]["time"]) - began, "to_end": finished - float(epochs[-1]["time"])}
 
@@ -89,17 +90,14 @@ def batch(executor: str, runs: int, epochs: int) -> dict[str, Any]:
             for _ in range(3):
                 submitted_at = time.time()
                 run_id = client.post(f"/api/v1/models/{model['id']}/runs", json=settings).json()["id"]
-                wait_ended(client, run_id)
-                overheads.append(training_began(client, run_id) - submitted_at)
+                overheads.append(training_began(wait_ended(client, run_id)) - submitted_at)
             began = time.time()
-            submitted = []
-            for _ in range(runs):
-                submitted.append((client.post(f"/api/v1/models/{model['id']}/runs", json=settings).json()["id"],
-                                  time.time()))
-            ended = [wait_ended(client, run_id) for run_id, _ in submitted]
+            submitted = [client.post(f"/api/v1/models/{model['id']}/runs", json=settings).json()["id"]
+                         for _ in range(runs)]
+            ended = [wait_ended(client, run_id) for run_id in submitted]
             total = time.time() - began
             states = sorted({run["state"] for run in ended})
-            timelines = [phases(client, run_id) for run_id, _ in submitted]
+            timelines = [phases(run) for run in ended]
     finally:
         stop(server)
     return {"total_s": round(total, 2), "overhead_median_s": round(statistics.median(overheads), 3),
