@@ -13,6 +13,7 @@ import sys
 
 import uvicorn
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from app.config import Settings
 from app.core.passwords import MIN_PASSWORD_CHARS, hash_password
@@ -27,8 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings()
     except ValidationError as error:  # say what to fix, without a traceback
-        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
-        sys.exit(f"layerlab: cannot start: {messages}")
+        sys.exit(f"layerlab: cannot start: {'; '.join(_setting_problem(e) for e in error.errors())}")
     if argv[:2] == ["db", "upgrade"]:
         _upgrade_database(settings)
         return
@@ -39,11 +39,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=settings.port, help=f"default: {settings.port} (LAYERLAB_PORT)")
     args = parser.parse_args(argv)
     _migrated(settings)  # refuse to start, saying why, rather than fail in the server's start-up
-    if settings.executor == "ray" and settings.ray_address:
-        _check_ray(settings.ray_address)
+    if settings.executor == "ray":
+        _serve_on_ray(settings, args.host, args.port)
+    else:
+        _serve(settings, args.host, args.port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
     mode = "workshop mode" if settings.workshop_mode else "personal mode"
-    print(f"LayerLab ({mode}) on http://{args.host}:{args.port}  (data in {settings.data_dir.resolve()})")
-    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, log_level="info")
+    print(f"LayerLab ({mode}) on http://{host}:{port}  (data in {settings.data_dir.resolve()})")
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+def _setting_problem(error: ErrorDetails) -> str:
+    """One setting's problem, named as it is set (its value is not repeated: it may be a password or a URL
+    holding one); the checks across settings name their settings themselves."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    return f"LAYERLAB_{'_'.join(str(part) for part in error['loc']).upper()}: {message}"
 
 
 def _migrated(settings: Settings) -> list[str]:
@@ -60,12 +74,14 @@ def _migrated(settings: Settings) -> list[str]:
         engine.dispose()
 
 
-def _check_ray(address: str) -> None:
-    """Refuse to start in ray mode when its cluster cannot be reached, rather than queue runs that never start."""
+def _serve_on_ray(settings: Settings, host: str, port: int) -> None:
+    """Refuse to start in ray mode when its cluster cannot be reached, rather than queue runs that never start:
+    at once when nothing answers at its address, else once connecting to it fails during the server's start-up."""
     from app.jobs.ray_executor import RayUnavailable, probe
 
     try:
-        probe(address)
+        probe(settings.ray_address)
+        _serve(settings, host, port)
     except RayUnavailable as error:
         sys.exit(f"layerlab: {error}")
 

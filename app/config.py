@@ -7,12 +7,13 @@ against these by a test, so the two cannot drift apart.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.internals import DEFAULT_HISTOGRAM_BINS
@@ -103,7 +104,7 @@ class Settings(BaseSettings):
                                                   "when TensorFlow sees one (its GPU build: LAYERLAB_TF=gpu "
                                                   "scripts/install-image.sh), else the CPU; cpu never uses one; gpu "
                                                   "fails runs with the reason when there is none.")
-    gpus: str = Field("auto", pattern=r"^(auto|none|\d+(,\d+)*)$", description="GPUs local training processes "
+    gpus: str = Field("auto", description="GPUs local training processes "
                       "are spread over, one run per GPU while one is free, each process seeing only its own: auto "
                       "(the GPUs CUDA_VISIBLE_DEVICES names, else every GPU the NVIDIA driver lists), a list of "
                       "indices such as 0,1, or none (every process sees every GPU). On Ray, "
@@ -126,6 +127,14 @@ class Settings(BaseSettings):
                                     "100 of them.")
     histogram_bins: int = Field(DEFAULT_HISTOGRAM_BINS, ge=4, le=256, description="Bins of each weight and "
                                 "activation histogram recorded during training.")
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpu_indices(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"auto|none|\d+(,\d+)*", value):
+            raise ValueError(f"'{value}' is not a GPU list: use auto, none, or GPU indices such as 0,1")
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_workshop(self) -> Settings:

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.core.runs import RunState
 from app.jobs.executor import EventSink, deliver
-from app.jobs.ray_executor import RayExecutor, RayUnavailable, probe
+from app.jobs.ray_executor import RayExecutor, RayUnavailable, not_started, probe
 
 START_TIMEOUT_S = 120.0  # connecting to a cluster, or starting a local Ray instance, takes seconds
 SHUTDOWN_GRACE_S = 15.0
@@ -81,11 +81,12 @@ class RayBridge:
         child.close()
         if not parent.poll(START_TIMEOUT_S):
             process.kill()
-            raise RayUnavailable(f"Ray did not start within {START_TIMEOUT_S:.0f} s.")
+            raise not_started(self._options.get("address", ""), f"no answer within {START_TIMEOUT_S:.0f} s")
         try:
             first = parent.recv()
         except (EOFError, OSError) as error:
-            raise RayUnavailable(f"the process connecting to Ray stopped (exit code {process.exitcode}).") from error
+            raise not_started(self._options.get("address", ""),
+                              f"the process connecting to Ray stopped (exit code {process.exitcode})") from error
         if first[0] == "unavailable":
             process.join(timeout=SHUTDOWN_GRACE_S)
             raise RayUnavailable(first[1])

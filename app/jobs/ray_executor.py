@@ -56,6 +56,13 @@ def probe(address: str) -> None:
                              "instance).") from error
 
 
+def not_started(address: str, why: str) -> RayUnavailable:
+    """The error for a cluster that answered (or a local instance) that Ray could not connect to or start."""
+    where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+    return RayUnavailable(f"cannot start or reach {where}: {why}. Start it, or fix LAYERLAB_RAY_ADDRESS "
+                          "(host:port of its head, or empty for a local Ray instance).")
+
+
 class RayExecutor:
     """Runs on Ray actors; `address` empty starts a local Ray instance with `local_cpus` CPUs."""
 
@@ -76,9 +83,8 @@ class RayExecutor:
                 ray.init(address=address or None, num_cpus=None if address else local_cpus,
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
             except Exception as error:  # ConnectionError, TimeoutError, RuntimeError...
-                where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-                raise RayUnavailable(f"cannot start or reach {where}: {error}. Start it, or fix "
-                                     "LAYERLAB_RAY_ADDRESS (empty: a local Ray instance).") from error
+                why = str(error).strip() or type(error).__name__  # some of Ray's errors carry no message
+                raise not_started(address, why) from error
         self._on_event = on_event
         self._device = device
         self._warm_actors = warm_actors

@@ -49,7 +49,7 @@ def test_a_run_goes_to_the_gpu_running_the_fewest():
 
 @pytest.mark.parametrize("setting", ["all", "0,,1", "-1", "gpu0"])
 def test_a_malformed_gpu_list_is_refused_at_start(setting):
-    with pytest.raises(ValidationError, match="gpus"):
+    with pytest.raises(ValidationError, match="not a GPU list: use auto, none, or GPU indices"):
         Settings(gpus=setting)
 
 

@@ -38,6 +38,17 @@ def test_an_unreachable_ray_cluster_stops_the_server_from_starting_at_once(tmp_p
         create_app(settings)
 
 
+def test_the_layerlab_command_refuses_an_unreachable_cluster_in_one_sentence(tmp_path):
+    env = {**os.environ, "LAYERLAB_DATA_DIR": str(tmp_path), "LAYERLAB_EXECUTOR": "ray",
+           "LAYERLAB_RAY_ADDRESS": "127.0.0.1:9"}
+    command = subprocess.run([str(Path(sys.executable).with_name("layerlab"))], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert command.returncode == 1
+    assert command.stderr.startswith("layerlab: cannot reach the Ray cluster at 127.0.0.1:9 (")
+    assert "LAYERLAB_RAY_ADDRESS" in command.stderr and "Traceback" not in command.stderr
+    assert command.stdout == ""  # it never claimed to serve
+
+
 class RayHead:
     """A Ray cluster's head of the test's own (`ray start --head`), which it can lose and bring back."""
 
