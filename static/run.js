@@ -35,11 +35,17 @@
     ctx.restore();
   }
 
+  function batchesAddDetail() {
+    // Batch losses come at most a few times a second: when epochs are shorter than that, the epoch points
+    // already say more, and a handful of batch points would only draw a stray stroke.
+    return batches.length > epochs.length;
+  }
+
   function seriesData(key) {
     // One x axis in epochs: batch points fall between epoch marks.
     var points = {};
     batches.forEach(function (b) {
-      if (key !== "loss" || b.loss == null) return;
+      if (key !== "loss" || b.loss == null || !batchesAddDetail()) return;
       var x = (b.epoch - 1) + b.step / (b.steps || 1);
       points[x] = points[x] || [null, null, null];
       points[x][2] = b.loss;
@@ -60,7 +66,9 @@
     var series = [{ label: "epoch" },
       { label: label, stroke: COLOURS.train, width: 2, points: { show: true, size: 5 }, spanGaps: true },
       { label: "val " + label, stroke: COLOURS.val, width: 2, points: { show: true, size: 5 }, spanGaps: true }];
-    if (key === "loss") series.push({ label: "batch loss", stroke: COLOURS.batch, width: 1, points: { show: false }, spanGaps: true });
+    // Batch points are drawn as dots only while they are few and far apart (uPlot's default), so that the
+    // first batches of a long first epoch show before a line can.
+    if (key === "loss") series.push({ label: "batch loss", stroke: COLOURS.batch, width: 1, points: { size: 3 }, spanGaps: true });
     element.textContent = "";
     return new uPlot({
       width: width, height: 260, series: series,
