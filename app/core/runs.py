@@ -128,6 +128,18 @@ def validation_metric(epochs: Iterable[Mapping[str, Any]]) -> str | None:
     return None
 
 
+def at_best_epoch(epochs: Iterable[Mapping[str, Any]], metric: str) -> tuple[float, int] | None:
+    """A metric's value at the run's best epoch (`best_epoch`: the lowest validation loss), and that epoch:
+    the epoch that pages mark as best and that early stopping keeps, whichever metric is shown."""
+    records = list(epochs)
+    epoch = best_epoch(records)
+    for record in records:
+        value = record.get("logs", record).get(metric)
+        if int(record["epoch"]) == epoch and isinstance(value, (int, float)) and value == value:
+            return float(value), epoch
+    return None
+
+
 def best_of(epochs: Iterable[Mapping[str, Any]], metric: str) -> tuple[float, int] | None:
     """The best value of a metric over the epochs and the epoch it came at (accuracy: highest)."""
     higher = "accuracy" in metric

@@ -29,8 +29,8 @@ from app.core.runs import (
     FINAL_MODEL,
     RunState,
     architecture_line,
+    at_best_epoch,
     best_epoch,
-    best_of,
     test_metrics,
     validation_metric,
 )
@@ -108,7 +108,7 @@ def run_facts(session: Session, run: RunRecord, epochs: list[dict[str, Any]] | N
         epochs = runs.history(session, run.id, with_batches=False)["epochs"]
     graph = Graph.model_validate_json(run.graph_json)
     metric = validation_metric(epochs)
-    best = best_of(epochs, metric) if metric else None
+    best = at_best_epoch(epochs, metric) if metric else None
     return RunFacts(id=run.id, graph=graph, config=stored_config(run.config_json), dataset_id=run.dataset_id,
                     dataset_name=run.dataset_name, params=parameter_count(run, graph),
                     best_epoch=best_epoch(epochs), best_value=best[0] if best else None,
@@ -160,7 +160,7 @@ def history_row(session: Session, scheduler: Scheduler, run: RunRecord, previous
     out = run_out(session, scheduler, run, detail=False, name=run.name or default_run_name(run.model_name, changes),
                   history=history)
     metric = validation_metric(epochs)
-    best = best_of(epochs, metric) if metric else None
+    best = at_best_epoch(epochs, metric) if metric else None
     headline = headline_metric(facts.test)
     out.update(
         best={"metric": metric, "value": best[0], "epoch": best[1]} if metric and best else None,

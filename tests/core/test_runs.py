@@ -1,7 +1,7 @@
 """Run states, the best epoch and the one-line architecture."""
 
 from app.core.graph import graph_from_layers
-from app.core.runs import ACTIVE_STATES, RESUMABLE_STATES, RunState, architecture_line, best_epoch
+from app.core.runs import ACTIVE_STATES, RESUMABLE_STATES, RunState, architecture_line, at_best_epoch, best_epoch
 from app.core.starters import STARTERS
 
 
@@ -19,6 +19,18 @@ def test_best_epoch_prefers_validation_loss_and_reads_either_record_form():
     history = [{"epoch": 1, "loss": 0.9}, {"epoch": 2, "loss": 0.4}, {"epoch": 3, "loss": None}]
     assert best_epoch(history) == 2
     assert best_epoch([]) is None
+
+
+def test_a_metric_is_reported_at_the_best_epoch_not_at_its_own_best():
+    # Validation accuracy peaks at epoch 3, but the loss is lowest at epoch 2: lists and comparisons give
+    # epoch 2's accuracy, the epoch the run page marks as best and early stopping keeps.
+    events = [{"epoch": 1, "logs": {"val_loss": 0.8, "val_accuracy": 0.70}},
+              {"epoch": 2, "logs": {"val_loss": 0.4, "val_accuracy": 0.90}},
+              {"epoch": 3, "logs": {"val_loss": 0.6, "val_accuracy": 0.93}}]
+    assert at_best_epoch(events, "val_accuracy") == (0.90, 2)
+    assert at_best_epoch(events, "val_loss") == (0.4, 2)
+    assert at_best_epoch(events, "val_auc") is None
+    assert at_best_epoch([], "val_accuracy") is None
 
 
 def test_two_models_that_differ_in_one_activation_describe_themselves_differently():

@@ -176,7 +176,8 @@ class ChangeOut(BaseModel):
 class RunHistoryRow(RunSummary):
     """A run as the history lists it, with what changed since the previous run of its model."""
 
-    best: Score | None = Field(description="The best validation value (val_accuracy, else val_loss) and its epoch.")
+    best: Score | None = Field(description="The validation value (val_accuracy, else val_loss) at the best epoch (the "
+                               "lowest validation loss), and that epoch.")
     test: Score | None = Field(description="The headline test metric: accuracy, else an error or the loss.")
     changes_from_previous: list[ChangeOut]
     previous_run_id: int | None
