@@ -66,8 +66,10 @@ def _set(node: Node, param: str, value: Any) -> dict[str, Any]:
     return {"path": f"layers.{node.name}.{param}", "from": node.params.get(param), "to": value}
 
 
-def _setting(run: RunSummary, name: str, value: Any) -> dict[str, Any]:
-    return {"path": f"settings.{name}", "from": run.config.get(name), "to": value}
+def _settings(run: RunSummary, **values: Any) -> list[dict[str, Any]]:
+    """Changes to training settings, leaving out those the run already had (they would change nothing)."""
+    return [{"path": f"settings.{name}", "from": run.config.get(name), "to": value}
+            for name, value in values.items() if run.config.get(name) != value]
 
 
 def diverged(run: RunSummary) -> list[Suggestion]:
@@ -79,7 +81,7 @@ def diverged(run: RunSummary) -> list[Suggestion]:
     return [Suggestion("smaller-learning-rate", f"Learning rate {rate / 10:g} instead of {rate:g}",
                        f"The loss became NaN or infinite with learning rate {rate:g}: the steps were too large "
                        "and the weights blew up. Ten times smaller steps usually train.",
-                       [_setting(run, "learning_rate", rate / 10)])]
+                       _settings(run, learning_rate=rate / 10))]
 
 
 def stuck_from_the_start(run: RunSummary) -> list[Suggestion]:
@@ -139,6 +141,8 @@ def overfitting(run: RunSummary) -> list[Suggestion]:
     best = min(range(len(val_loss)), key=val_loss.__getitem__)
     if best == len(val_loss) - 1 or val_loss[-1] < val_loss[best] * (1 + OVERFIT_RISE) or loss[-1] >= loss[best]:
         return []
+    if val_loss[-1] <= loss[-1]:
+        return []  # the unseen samples still fare no worse than the training ones: a wobble, not memorising
     seen = (f"Validation loss was lowest at epoch {best + 1} ({val_loss[best]:.4g}) and rose to {val_loss[-1]:.4g} by "
             f"epoch {len(val_loss)} while training loss kept falling ({loss[best]:.4g} → {loss[-1]:.4g}): the model "
             "learns the training samples by heart.")
@@ -154,8 +158,7 @@ def overfitting(run: RunSummary) -> list[Suggestion]:
     if not run.config.get("early_stopping"):
         suggestions.append(Suggestion(
             "early-stopping", "Early stopping on validation loss", seen,
-            [_setting(run, "early_stopping", True), _setting(run, "early_stopping_monitor", "val_loss"),
-             _setting(run, "restore_best_weights", True)]))
+            _settings(run, early_stopping=True, early_stopping_monitor="val_loss", restore_best_weights=True)))
     return suggestions
 
 
@@ -174,7 +177,7 @@ def slow_sgd(run: RunSummary) -> list[Suggestion]:
     return [Suggestion("adam", "Adam instead of SGD",
                        f"With SGD the training loss {how} ({loss[0]:.4g} → {loss[-1]:.4g}). Adam adapts the step "
                        "size of every weight and usually gets there in fewer epochs.",
-                       [_setting(run, "optimizer", "adam"), _setting(run, "learning_rate", 0.001)])]
+                       _settings(run, optimizer="adam", learning_rate=0.001))]
 
 
 def weak_class(run: RunSummary) -> list[Suggestion]:
@@ -189,7 +192,7 @@ def weak_class(run: RunSummary) -> list[Suggestion]:
                        f"The model finds only {100 * worst:.0f}% of the test samples of class {name}, against "
                        f"{100 * average:.0f}% on average. Weighing each class by how rare it is in the training "
                        "split makes its mistakes count more (more samples of it would help too).",
-                       [_setting(run, "class_weight", "balanced")])]
+                       _settings(run, class_weight="balanced"))]
 
 
 def _relu_he_normal(nodes: Sequence[Node]) -> list[dict[str, Any]]:

@@ -74,6 +74,14 @@ def test_overfitting_offers_dropout_and_early_stopping():
     assert {"path": "settings.early_stopping", "from": False, "to": True} in found["early-stopping"].changes
     # With early stopping already on, only Dropout is offered.
     assert keys(run(curves, early_stopping=True)) == ["dropout"]
+    # A setting the run already had is not listed as a change.
+    found = {s.key: s for s in suggest(run(curves, early_stopping_monitor="val_loss", restore_best_weights=True))}
+    assert found["early-stopping"].changes == [{"path": "settings.early_stopping", "from": False, "to": True}]
+
+
+def test_a_validation_loss_that_rises_yet_stays_below_the_training_loss_is_not_called_overfitting():
+    curves = epochs(loss=[0.9, 0.5, 0.3, 0.2, 0.17, 0.16], val_loss=[0.5, 0.2, 0.1, 0.075, 0.08, 0.084])
+    assert keys(run(curves)) == []
 
 
 def test_flat_loss_with_sigmoid_stack_or_zero_weights_suggests_relu_and_he_normal():
@@ -98,6 +106,8 @@ def test_slow_or_noisy_sgd_suggests_adam():
     noisy = epochs(loss=[1.0, 0.8, 0.9, 0.7, 0.75, 0.6])
     assert "went up in 2 of 5 epochs" in suggest(run(noisy, optimizer="sgd"))[0].reason
     assert keys(run(slow)) == []  # the same curve with adam: nothing to say about the optimizer
+    already = suggest(run(slow, optimizer="sgd", learning_rate=0.001))[0]
+    assert already.changes == [{"path": "settings.optimizer", "from": "sgd", "to": "adam"}]
 
 
 def test_a_class_found_rarely_suggests_class_weights():
