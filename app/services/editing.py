@@ -76,10 +76,12 @@ def apply_edit(session: Session, settings: Settings, record: ModelRecord,
     `changed_layer` is the layer whose parameters the edit sets: a value that makes that very
     layer impossible (a kernel larger than its input) is refused at its field, like a value
     out of bounds, rather than stored. Faults an edit causes further down are stored and shown
-    at their layers, since fixing them may take several edits.
+    at their layers, since fixing them may take several edits. An edit that changes nothing stores nothing.
     """
     graph = repository.load_graph(record)
     new_graph = edit(graph)
+    if new_graph == graph:
+        return graph  # a value set to what it was: no new revision, so Undo is not spent on nothing
     report = validate(new_graph, settings.limits)
     too_large = [i for i in report.issues if i.too_large]
     if too_large:

@@ -73,6 +73,18 @@ def test_layer_edits_and_undo(api):
     assert api.get(f"{base}/summary").json()["total_params"] == 8 * 16 + 16 + 17
 
 
+def test_an_edit_that_changes_nothing_stores_no_revision_and_spends_no_undo(api):
+    model = create(api, "dense")
+    base = f"/api/v1/models/{model['id']}"
+    dense = layer_id(model, "dense")
+    units = next(x for x in model["layers"] if x["id"] == dense)["params"]["units"]
+    changed = api.patch(f"{base}/layers/{dense}", json={"params": {"units": units + 1}}).json()
+    same = api.patch(f"{base}/layers/{dense}", json={"params": {"units": units + 1}})
+    assert same.status_code == 200 and same.json()["revision"] == changed["revision"]
+    undone = api.post(f"{base}/undo").json()  # undoes the real change, not the repeat
+    assert next(x for x in undone["layers"] if x["id"] == dense)["params"]["units"] == units
+
+
 def test_branch_and_merge_through_the_api(api):
     model = create(api, "regression")
     base = f"/api/v1/models/{model['id']}"
