@@ -5,6 +5,7 @@ Numbers come from our own workers; labels pass through `escape`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -163,37 +164,50 @@ def swatch(index: int) -> Markup:
                   f'<circle cx="5" cy="5" r="5" fill="{colour(index)}"/></svg>')
 
 
-GRID_LINES = 4        # a chart's height is split in quarters by guide lines
-MAX_EPOCH_TICKS = 20  # up to this many epochs, each is marked on the axis
+MAX_EPOCH_TICKS = 20     # up to this many epochs, each is marked on the axis; beyond, round numbers are
+EPOCH_CHART_MARGIN = 52  # room left of the plot for the values and the axis title, and below for the epochs
+
+
+def nice_ticks(low: float, high: float, most: int = 6) -> list[float]:
+    """Round values (steps of 1, 2, 2.5 or 5 times a power of ten) from `low` to `high`, at most `most` of them."""
+    if not high > low:
+        return [low]
+    rough = (high - low) / (most - 1)
+    power = 10 ** math.floor(math.log10(rough))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= rough)
+    first = math.ceil(low / step - 1e-9) * step
+    return [round(first + i * step, 12) for i in range(int((high - first) / step + 1e-9) + 1)]
 
 
 def epoch_lines(series: Sequence[dict[str, Any]], y_label: str, width: int = 720, height: int = 320) -> Markup:
     """Curves on shared axes, by epoch: each series has `colour`, `label`, `dashed` and `points`
-    [(epoch, value)]; every point carries its value as a tooltip."""
+    [(epoch, value)]; every point carries its value as a tooltip. Values are marked at round numbers, right
+    of the vertical axis title; epochs below the plot, and the horizontal axis title below them."""
     drawn = [s for s in series if s["points"]]
     if not drawn:
         return Markup("")
     xs = [p[0] for s in drawn for p in s["points"]]
     ys = [p[1] for s in drawn for p in s["points"]]
-    frame = _Frame([min(1, min(xs)), *xs], ys, width, height, margin=36)
+    frame = _Frame([min(1, min(xs)), *xs], ys, width, height, margin=EPOCH_CHART_MARGIN)
+    left, bottom = frame.margin, height - frame.margin
     parts = [frame.open(f"{y_label} by epoch")]
-    for step in range(1, GRID_LINES):  # horizontal guides with their values
-        value = frame.y0 + (frame.y1 - frame.y0) * step / GRID_LINES
+    for value in nice_ticks(frame.y0, frame.y1):
         y = frame.sy(value)
-        parts.append(f'<line x1="{frame.margin}" y1="{y:.1f}" x2="{width - frame.margin}" y2="{y:.1f}" class="grid"/>'
-                     f'<text x="4" y="{y + 3:.1f}" class="tick">{value:.3g}</text>')
-    last = int(frame.x1)
-    if last <= MAX_EPOCH_TICKS:  # every epoch marked below the axis (the first and last are labelled already)
-        parts += [f'<text x="{frame.sx(epoch):.1f}" y="{height - 8}" class="tick" text-anchor="middle">{epoch}</text>'
-                  for epoch in range(2, last)]
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - left}" y2="{y:.1f}" class="grid"/>'
+                     f'<text x="{left - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">{value:g}</text>')
+    first, last = int(frame.x0), int(frame.x1)
+    epochs = range(first, last + 1) if last - first < MAX_EPOCH_TICKS else nice_ticks(first, last)
+    parts += [f'<text x="{frame.sx(epoch):.1f}" y="{bottom + 16}" class="tick" text-anchor="middle">{epoch:g}</text>'
+              for epoch in epochs]
     for s in drawn:
         path = " ".join(f"{frame.sx(x):.1f},{frame.sy(y):.1f}" for x, y in s["points"])
         dash = ' stroke-dasharray="6 4"' if s.get("dashed") else ""
         parts.append(f'<polyline points="{path}" fill="none" stroke="{escape(s["colour"])}" stroke-width="2"{dash}/>')
         parts += [f'<circle cx="{frame.sx(x):.1f}" cy="{frame.sy(y):.1f}" r="3" fill="{escape(s["colour"])}">'
                   f'<title>{escape(s["label"])}, epoch {x}: {y:.4g}</title></circle>' for x, y in s["points"]]
-    parts.append(frame.axes_labels("epoch", y_label))
-    parts.append("</svg>")
+    parts.append(f'<text x="{width / 2}" y="{height - 6}" class="axis-label" text-anchor="middle">epoch</text>'
+                 f'<text x="12" y="{height / 2}" class="axis-label" text-anchor="middle" '
+                 f'transform="rotate(-90 12 {height / 2})">{escape(y_label)}</text></svg>')
     return Markup("".join(parts))
 
 
