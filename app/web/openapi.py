@@ -42,6 +42,15 @@ ANSWER_EXAMPLES: dict[tuple[str, str], Any] = {
 }
 
 
+# How the API is called: the bearer token of a workspace (or a workshop's member or instructor). Swagger UI sends
+# no Authorization header declared as a parameter; declared as a scheme, its Authorize button sends it.
+TOKEN_SCHEME = "workspaceToken"
+SECURITY_SCHEMES = {TOKEN_SCHEME: {
+    "type": "http", "scheme": "bearer",
+    "description": "The token from POST /api/v1/workspaces (a workshop's: POST /api/v1/workshops/join, or "
+                   "POST /api/v1/instructor/session). Pages in this browser use the workspace's cookie instead.",
+}}
+
 # Every refusal, a 422 included, has this body (`UserError.as_dict`), not FastAPI's list of validation errors.
 ERROR_SCHEMA = {
     "title": "Error", "type": "object", "required": ["detail"],
@@ -62,6 +71,10 @@ def documented_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             for path, item in schema.get("paths", {}).items():
                 for method, operation in item.items():
                     _add_examples(method, path, operation)
+                    if any(p["in"] == "header" and p["name"].lower() == "authorization"
+                           for p in operation.get("parameters", [])):
+                        operation["security"] = [{TOKEN_SCHEME: []}]
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
             components = schema.get("components", {}).get("schemas", {})
             if "HTTPValidationError" in components:
                 components["HTTPValidationError"] = ERROR_SCHEMA

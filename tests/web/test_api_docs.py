@@ -34,3 +34,15 @@ def test_every_operation_is_documented_with_an_example(tmp_path, mode):
     for method, path, operation in operations:
         assert operation.get("summary") and operation.get("description"), (method, path)
         assert has_example(operation, components), (method, path)
+
+
+def test_operations_that_take_a_token_declare_the_bearer_scheme(tmp_path):
+    schema = create_app(Settings(data_dir=tmp_path)).openapi()
+    assert schema["components"]["securitySchemes"]["workspaceToken"] == {
+        **schema["components"]["securitySchemes"]["workspaceToken"], "type": "http", "scheme": "bearer"}
+    operations = [op for item in schema["paths"].values() for op in item.values()]
+    with_token = [op for op in operations
+                  if any(p["in"] == "header" and p["name"] == "authorization" for p in op.get("parameters", []))]
+    assert len(with_token) > 50
+    assert all(op["security"] == [{"workspaceToken": []}] for op in with_token)
+    assert all("security" not in op for op in operations if op not in with_token)  # e.g. POST /workspaces
