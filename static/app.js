@@ -87,6 +87,20 @@
     if (field) { field.focus(); field.scrollIntoView({ block: "center" }); }
   }
 
+  // The runs list: Compare takes 2 to N ticked runs. Too few or too many is said beside the button, with the
+  // ticks kept, rather than on a page of its own (which the server still answers without this script).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.id !== "compare-form") return;
+    var ticked = form.querySelectorAll("input[name=ids]:checked").length, most = Number(form.dataset.most);
+    if (ticked >= 2 && ticked <= most) return;
+    event.preventDefault();
+    var hint = document.getElementById("compare-hint");
+    hint.textContent = (ticked < 2 ? "Tick at least 2 runs to compare" : "Tick at most " + most + " runs to compare") +
+      " (" + ticked + " ticked now).";
+    hint.className = "field-error";
+  });
+
   function refresh() { enableDrag(); showSelectedInDiagram(); }
   document.addEventListener("htmx:afterSettle", focusFirstError);
   document.addEventListener("DOMContentLoaded", refresh);

@@ -50,6 +50,10 @@ def test_two_runs_differing_in_one_activation_are_compared(page: Page, live_serv
     page.goto(f"{live_server}/runs")
     expect(page.locator(f"#run-row-{second} .changes")).to_contain_text("tanh instead of relu in dense")
     page.check(f"#pick-{first}")
+    page.click("#compare-button")  # one run: said beside the button, the tick kept
+    expect(page.locator("#compare-hint")).to_have_text("Tick at least 2 runs to compare (1 ticked now).")
+    expect(page.locator(f"#pick-{first}")).to_be_checked()
+    assert page.url.endswith("/runs")
     page.check(f"#pick-{second}")
     page.click("#compare-button")
     page.wait_for_url(re.compile(r"/runs/compare\?"), timeout=STEP_TIMEOUT)
