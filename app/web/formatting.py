@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
+
+from markupsafe import Markup, escape
 
 from app.core.shapes import format_shape
 
@@ -74,3 +77,12 @@ def change_value(value: Any) -> str:
 
 def percent(share: float | None) -> str:
     return "–" if share is None else f"{100 * share:.1f}%"
+
+
+_QUOTED_NAME = re.compile(r"`([^`<>]{1,80})`")
+
+
+def user_message(text: str) -> Markup:
+    """A message to the user, with the names it quotes Keras' way (`units`) shown as code: escaped first,
+    so that nothing in it (a value typed in) becomes markup."""
+    return Markup(_QUOTED_NAME.sub(r"<code>\1</code>", str(escape(text))))

@@ -80,6 +80,7 @@ templates.env.filters.update(
     duration=formatting.duration,
     change_value=formatting.change_value,
     percent=formatting.percent,
+    user_message=formatting.user_message,
 )
 
 

@@ -22,7 +22,8 @@ def test_search_form_refuses_at_the_field_then_starts_and_shows_the_trials(brows
     refused = browser_client.post(f"{editor}/searches", data={"vary.width": "on", "values.width": "0.5, wide",
                                                               "runs": "4", "epochs": "1"})
     assert refused.status_code == 422
-    assert "Invalid value received for `axes.width`" in refused.text and "numbers separated by commas" in refused.text
+    assert "Invalid value received for <code>axes.width</code>" in refused.text
+    assert "numbers separated by commas" in refused.text
     assert 'value="0.5, wide"' in refused.text  # what was typed is kept for correcting
     assert "axis-row has-error" in refused.text
 
