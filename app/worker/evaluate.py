@@ -219,7 +219,8 @@ def _decision_boundary(model: keras.Model, arrays: dict[str, np.ndarray], meta: 
 
 TILE = 64
 BORDER = 3
-CAPTION = 14
+CAPTION = 18
+CAPTION_FONT_PX = 13  # readable where the sheet is shown at its own size; FreeType's default font
 COLUMNS = 6
 
 
@@ -229,7 +230,7 @@ def write_sample_grid(path: Path, images: np.ndarray, samples: list[dict[str, An
     rows = max(1, math.ceil(len(samples) / COLUMNS))
     sheet = Image.new("RGB", (COLUMNS * cell_w, rows * cell_h), "white")
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default()
+    font = ImageFont.load_default(size=CAPTION_FONT_PX)
     low, high = float(np.min(images)), float(np.max(images))
     for slot, sample in enumerate(samples):
         left, top = (slot % COLUMNS) * cell_w, (slot // COLUMNS) * cell_h
@@ -240,10 +241,21 @@ def write_sample_grid(path: Path, images: np.ndarray, samples: list[dict[str, An
                            top + BORDER + (TILE - tile.height) // 2))
         caption = sample["predicted_name"] if sample["correct"] else \
             f"{sample['predicted_name']} ({sample['true_name']})"
-        draw.text((left + 2, top + TILE + 2 * BORDER), caption[:12], fill=colour, font=font)
+        draw.text((left + 2, top + TILE + 2 * BORDER + 1), _fitted(draw, caption, font, cell_w - 4), fill=colour,
+                  font=font)
     tmp = path.with_name(path.name + ".tmp")
     sheet.save(tmp, format="PNG")
     os.replace(tmp, path)
+
+
+def _fitted(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+            width: float) -> str:
+    """The text, shortened with an ellipsis until it fits `width` pixels (a caption stays within its tile)."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def _as_tile(image: np.ndarray, low: float, high: float) -> Image.Image:
