@@ -164,7 +164,7 @@ def swatch(index: int) -> Markup:
                   f'<circle cx="5" cy="5" r="5" fill="{colour(index)}"/></svg>')
 
 
-MAX_EPOCH_TICKS = 20     # up to this many epochs, each is marked on the axis; beyond, round numbers are
+MAX_EPOCH_TICKS = 20     # up to this many epochs, each is marked on the axis; beyond, only round numbers
 EPOCH_CHART_MARGIN = 52  # room left of the plot for the values and the axis title, and below for the epochs
 
 
