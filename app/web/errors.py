@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -46,14 +48,25 @@ def error_response(request: Request, error: UserError) -> Response:
     return _respond(request, status_of(error), error.as_dict(), {"Retry-After": str(retry)} if retry else None)
 
 
+def _location(error: Mapping[str, Any]) -> str:
+    """Where a request's value was at fault, as the caller named it (`units`, `params.rate`), or '' for the whole."""
+    return ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header"))
+
+
+def _describe_one(error: Mapping[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        position = error.get("loc", ("body", "?"))[-1]
+        return (f"The request body is not valid JSON (at character {position}: "
+                f"{error.get('ctx', {}).get('error', 'it could not be decoded')}).")
+    received = error.get("input")
+    if isinstance(received, bytes) and not _location(error):
+        return "The request body must be a JSON object, sent with Content-Type: application/json."
+    shown = "" if isinstance(received, (dict, bytes)) or received is None else f" Received: {str(received)[:60]!r}"
+    return f"Invalid value for `{_location(error) or 'request'}`: {error.get('msg', 'invalid')}.{shown}"
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:5]:
-        location = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
-        received = error.get("input")
-        shown = "" if isinstance(received, dict) or received is None else f" Received: {str(received)[:60]!r}"
-        parts.append(f"Invalid value for `{location or 'request'}`: {error.get('msg', 'invalid')}.{shown}")
-    return " ".join(parts)
+    return " ".join(_describe_one(error) for error in exc.errors()[:5])
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -63,9 +76,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # The one error body ({detail, field, layer_id}), with each problem listed when there are several.
         errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
                   for e in exc.errors()[:20]]
-        return _respond(request, 422, {"detail": _describe_validation(exc), "errors": errors})
+        field = next((_location(e) for e in exc.errors() if e.get("type") != "json_invalid"), "") or None
+        return _respond(request, 422, {"detail": _describe_validation(exc), "field": field, "layer_id": None,
+                                       "errors": errors})
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

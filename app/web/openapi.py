@@ -58,6 +58,10 @@ ERROR_SCHEMA = {
         "detail": {"type": "string", "description": "What was wrong, and what is allowed instead."},
         "field": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "The field at fault."},
         "layer_id": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "The layer at fault."},
+        "errors": {"type": "array", "description": "When a request body or query has several faults: each one, "
+                   "with its location (`body.params.units`) and message.",
+                   "items": {"type": "object", "properties": {"field": {"type": "string"},
+                                                              "message": {"type": "string"}}}},
     },
     "example": {"detail": "Invalid value received for `units`. Expected an integer from 1 to 100000. Received: "
                           "units=0", "field": "units", "layer_id": "n3"},

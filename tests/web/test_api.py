@@ -131,7 +131,16 @@ def test_malformed_json_is_a_422_not_a_500(api):
     model = create(api, "dense")
     response = api.post(f"/api/v1/models/{model['id']}/layers", content=b"{not json",
                         headers={"Content-Type": "application/json"})
-    assert response.status_code == 422 and "detail" in response.json()
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("The request body is not valid JSON (at character 1: ")
+    assert response.json()["field"] is None and response.json()["layer_id"] is None  # the one error body
+    form = api.post(f"/api/v1/models/{model['id']}/layers", content=b"type=Dense",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 422 and form.json()["detail"] == (
+        "The request body must be a JSON object, sent with Content-Type: application/json.")
+    wrong = api.post(f"/api/v1/models/{model['id']}/layers", json={"type": "Dense", "colour": "red"})
+    assert wrong.status_code == 422 and wrong.json()["field"] == "colour"
+    assert "Extra inputs are not permitted" in wrong.json()["detail"]
 
 
 def test_unknown_starter_and_bad_model_name(api):
