@@ -58,6 +58,27 @@
     });
   });
 
+  // A refusal answered with the error page (403 for someone who may only look, 404, 409, 429...) to a button
+  // whose answer swaps nothing or a single panel: its sentence is shown at the top of the page instead of
+  // being dropped or swapped into the panel.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status < 400 || xhr.responseText.indexOf('class="panel error-page"') < 0) return;
+    event.detail.shouldSwap = false;
+    var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    var sentence = page.querySelector(".error-page [role=alert]");
+    var box = document.getElementById("refusal");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "refusal";
+      box.className = "message error";
+      box.setAttribute("role", "alert");
+      document.getElementById("main").prepend(box);
+    }
+    box.textContent = "Not done. " + (sentence ? sentence.textContent : "The server refused (error " + xhr.status + ").");
+    box.scrollIntoView({ block: "nearest" });
+  });
+
   // A server error without a page fragment (a crash, a proxy's 502): say so where people look.
   document.addEventListener("htmx:responseError", function (event) {
     var box = document.getElementById("messages") || document.getElementById("run-header");

@@ -87,3 +87,14 @@ def test_two_runs_differing_in_one_activation_are_compared(page: Page, live_serv
     expect(page.locator("#model-name-input")).to_have_value(f"Circle net (run {first})")
     expect(page.locator("#layer-list")).not_to_contain_text("tanh")
     expect(page.locator("#train-panel .current-dataset a")).to_contain_text("Circle")
+
+    # A run deleted in another tab: a button on this tab's page says why nothing happened.
+    page.goto(f"{live_server}/runs/{second}")
+    other = page.context.new_page()
+    other.on("dialog", lambda dialog: dialog.accept())
+    other.goto(f"{live_server}/runs/{second}")
+    other.click("#delete-run-button")
+    other.wait_for_url(re.compile(r"/runs$"), timeout=STEP_TIMEOUT)
+    page.click("#evaluate-button")
+    expect(page.locator("#refusal")).to_have_text(re.compile(rf"^Not done\. .*\b{second}\b"))
+    expect(page.locator("#run-header")).to_be_visible()  # the page stays as it was
