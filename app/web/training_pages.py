@@ -142,11 +142,19 @@ def prepare_dataset_again(request: Request, form: FormDep, record: PageDataset, 
     return RedirectResponse(request.app.url_path_for("dataset", dataset_id=str(record.id)), status_code=303)
 
 
+def only_looking(request: Request, run: RunRecord) -> bool:
+    """Whether the viewer may look at this run but not change it: the instructor on a participant's run (who may
+    still stop it), or a participant once their workshop has closed. Pages then leave out what would be refused."""
+    who = getattr(request.state, "principal", None)
+    return who is not None and (who.workspace_id != run.workspace_id or who.read_only)
+
+
 def show_run(request: Request, session: Any, scheduler: Scheduler, run: RunRecord,
              error: UserError | None = None) -> Response:
     session.refresh(run)
     previous = runs.previous_run_of_model(session, run)
     context = {"run": run_out(session, scheduler, run), "groups": GROUPS, "params": PARAMS_BY_NAME,
+               "only_looking": only_looking(request, run),
                "previous_run_id": previous.id if previous is not None else None,
                "suggestions": improving.suggestions_for(session, scheduler, run),
                "last_event_id": runs.last_event_id(session, run.id), "error": error,

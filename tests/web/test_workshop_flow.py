@@ -151,7 +151,12 @@ def test_a_workshop_from_joining_to_closing(room, instructor, workshop, challeng
 
     # The pages show the same: the instructor's dashboard and a participant's run, the board.
     assert "Ada" in ok_page(instructor.get(f"/workshops/{workshop['id']}"))
-    assert "Small" in ok_page(instructor.get(f"/runs/{run['id']}"))
+    looked_at = ok_page(instructor.get(f"/runs/{run['id']}"))
+    assert "Small" in looked_at and 'id="run-code-link"' in looked_at and 'id="download-model"' in looked_at
+    # What the instructor may not do to a participant's run is not offered (the server refuses it anyway).
+    assert not any(f'id="{button}"' in looked_at for button in
+                   ("delete-run-button", "train-again-button", "evaluate-button", "reuse-button", "run-details"))
+    assert 'id="delete-run-button"' in ok_page(ada.get(f"/runs/{run['id']}"))  # its owner still may
     ada_page = f"/workshops/{workshop['id']}/participants/{people_id(instructor, workshop, 'Ada')}"
     assert "Small" in ok_page(instructor.get(ada_page))
     assert "Board" in ok_page(ada.get(f"/challenges/{challenge['id']}"))
@@ -178,6 +183,7 @@ def test_a_workshop_from_joining_to_closing(room, instructor, workshop, challeng
     assert room.post("/api/v1/workshops/join", json={"code": workshop["join_code"],
                                                      "display_name": "Dee"}).status_code == 409
     assert ada.get(f"/api/v1/runs/{run['id']}/model").status_code == 200
+    assert 'id="delete-run-button"' not in ok_page(ada.get(f"/runs/{run['id']}"))  # read-only now
     blocked = ada.post("/api/v1/models", json={"name": "late", "starter": "dense"})
     assert blocked.status_code == 403 and "read-only" in blocked.json()["detail"]
     assert bob.get(f"/api/v1/challenges/{challenge['id']}/entries/{entry['id']}").status_code == 200
