@@ -177,17 +177,18 @@ class RateLimiter:
             return None
 
 
-def check_guess_rate(request: Request) -> None:
-    """Refuse a join or sign-in attempt from an address that has guessed wrong too often lately."""
+def check_guess_rate(request: Request, door: str) -> None:
+    """Refuse an attempt at a door (join, instructor) from an address that has guessed wrong there too often."""
     limiter: RateLimiter = request.app.state.guess_rate
-    wait = limiter.wait_for(client_address(request), record=False)
+    wait = limiter.wait_for(f"{door} {client_address(request)}", record=False)
     if wait is not None:
-        raise LimitReached(f"Too many wrong codes, PINs or passwords from this address; at most {limiter.limit} a "
-                           f"minute (LAYERLAB_JOIN_ATTEMPTS_PER_MINUTE). Try again in {wait} s.", retry_after_s=wait)
+        wrong = "passwords" if door == "instructor" else "codes or PINs"
+        raise LimitReached(f"Too many wrong {wrong} from this address; at most {limiter.limit} a minute "
+                           f"(LAYERLAB_JOIN_ATTEMPTS_PER_MINUTE). Try again in {wait} s.", retry_after_s=wait)
 
 
-def count_wrong_guess(request: Request) -> None:
-    request.app.state.guess_rate.wait_for(client_address(request))
+def count_wrong_guess(request: Request, door: str) -> None:
+    request.app.state.guess_rate.wait_for(f"{door} {client_address(request)}")
 
 
 def client_address(request: Request) -> str:

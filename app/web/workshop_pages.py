@@ -6,13 +6,14 @@ challenge board in `challenge_pages.py`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.core.errors import NotFound, UserError
-from app.core.workshops import shown_code
+from app.core.workshops import PIN_DIGITS, shown_code
 from app.services import challenges, workshops
 from app.store import runs, sessions
 from app.web.api.workshops import guarded_guess
@@ -25,6 +26,10 @@ from app.web.pages import FormDep, redirect_to
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+
+NEW_PIN_COOKIE = "layerlab_new_pin"
+NEW_PIN_SHOWN_S = 600  # the welcome page shows a new participant's PIN for 10 minutes, reloads included
+NEW_PIN = re.compile(rf"\d{{{PIN_DIGITS}}}")
 
 
 def _field(form: Any, name: str) -> str:
@@ -49,9 +54,21 @@ def join(request: Request, form: FormDep, session: SessionDep, settings: Setting
     request.app.state.event_hub.announce("joined")
     if joined.pin is None:  # came back with the PIN
         return redirect_to(request, request.app.url_path_for("home"))
-    workshop = workshops.get_workshop(session, joined.participant.workshop_id)
-    return render(request, "welcome.html", {"participant": joined.participant, "pin": joined.pin,
-                                            "workshop": workshop}, status_code=201)
+    # Post, then redirect: the welcome page can be reloaded, and it shows the new PIN for a while (the server
+    # keeps only its hash), from a cookie that only that page receives.
+    welcome_path = request.app.url_path_for("welcome")
+    response = redirect_to(request, welcome_path)
+    response.set_cookie(NEW_PIN_COOKIE, joined.pin, max_age=NEW_PIN_SHOWN_S, path=welcome_path, httponly=True,
+                        samesite="lax", secure=settings.secure_cookies)
+    return response
+
+
+@router.get("/welcome", response_class=HTMLResponse, name="welcome")
+def welcome(request: Request, who: PrincipalDep) -> Response:
+    if who.member is None:
+        raise NotFound("This page welcomes workshop participants who have just joined.")
+    pin = request.cookies.get(NEW_PIN_COOKIE, "")
+    return render(request, "welcome.html", {"member": who.member, "pin": pin if NEW_PIN.fullmatch(pin) else None})
 
 
 @router.get("/instructor/sign-in", response_class=HTMLResponse, name="instructor_sign_in")
@@ -63,7 +80,7 @@ def sign_in_page(request: Request) -> Response:
 def sign_in(request: Request, form: FormDep, session: SessionDep, settings: SettingsDep) -> Response:
     try:
         secret = guarded_guess(request, lambda: workshops.sign_in_instructor(
-            session, settings, form.get("password"), session_ttl(settings)))
+            session, settings, form.get("password"), session_ttl(settings)), door="instructor")
     except UserError as error:
         return render(request, "instructor_sign_in.html", {"error": error}, status_code=status_of(error))
     request.state.new_session_cookie = secret

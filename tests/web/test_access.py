@@ -134,7 +134,14 @@ def test_a_cookie_session_page_form_without_its_csrf_token_is_refused(workshop_a
     code = TestClient(workshop_app, headers={"Authorization": f"Bearer {token}"}).post(
         "/api/v1/workshops", json={"name": "Forms"}).json()["join_code"]
     joined = browser.post("/join", data={"code": code, "display_name": "Quinn"})
-    assert joined.status_code == 201 and "Your PIN" in joined.text
+    assert joined.status_code == 200 and joined.url.path == "/welcome" and "Your PIN" in joined.text
+    pin = re.search(r'<p class="pin" id="pin">(\d{6})</p>', joined.text)
+    assert pin and pin.group(1) in browser.get("/welcome").text  # a reload shows it again, for a while
+    set_pin = next(c for c in joined.history[0].headers.get_list("set-cookie") if c.startswith("layerlab_new_pin="))
+    assert "Path=/welcome" in set_pin and "Max-Age=600" in set_pin and "HttpOnly" in set_pin
+    browser.cookies.delete("layerlab_new_pin")
+    later = browser.get("/welcome").text  # once it has expired: the page says so, and the session goes on
+    assert 'id="pin-gone"' in later and pin.group(1) not in later
     models_before = browser.get("/api/v1/models").json()
     same_cookie_no_token = TestClient(workshop_app, cookies=dict(browser.cookies), headers={"Origin": ORIGIN})
     forged = same_cookie_no_token.post("/models", data={"name": "Sneaky", "starter": "dense"})
@@ -201,10 +208,17 @@ def test_joining_refuses_bad_names_wrong_codes_and_pins_and_slows_down_guessing(
         assert server.post("/api/v1/workshops/join", json={"code": "WRONG123", "display_name": "X"}).status_code == 404
         assert join(display_name="Ada Lovelace", pin="000000" if first.json()["pin"] != "000000" else "111111"
                     ).status_code == 401
-        assert server.post("/api/v1/instructor/session", json={"password": "guessing it here"}).status_code == 401
         assert server.post("/api/v1/workshops/join", json={"code": "WRONG124", "display_name": "X"}).status_code == 404
+        assert server.post("/api/v1/workshops/join", json={"code": "WRONG125", "display_name": "X"}).status_code == 404
         limited = join(display_name="Ada Lovelace", pin=first.json()["pin"])
         assert limited.status_code == 429 and limited.headers["retry-after"]
+        assert "Too many wrong codes or PINs from this address" in limited.json()["detail"]
+        # The instructor's door counts apart: a room that mistypes its code does not lock its instructor out.
+        assert server.post("/api/v1/instructor/session", json={"password": PASSWORD}).status_code == 201
+        for _ in range(4):
+            assert server.post("/api/v1/instructor/session", json={"password": "guessing it here"}).status_code == 401
+        locked = server.post("/api/v1/instructor/session", json={"password": PASSWORD})
+        assert locked.status_code == 429 and "Too many wrong passwords" in locked.json()["detail"]
         with app.state.sessions() as db:
             from sqlalchemy import func, select
 

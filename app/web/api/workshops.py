@@ -43,13 +43,15 @@ router = APIRouter(tags=["workshops"])
 T = TypeVar("T")
 
 
-def guarded_guess(request: Request, attempt: Callable[[], T]) -> T:
-    """Run a join or sign-in attempt; wrong codes, PINs and passwords count towards the address's limit."""
-    check_guess_rate(request)
+def guarded_guess(request: Request, attempt: Callable[[], T], door: str = "join") -> T:
+    """Run a join (`door` "join") or sign-in ("instructor") attempt; wrong codes, PINs and passwords count
+    towards the address's limit at that door. The doors count apart: a room behind one address that mistypes
+    its join code does not lock its instructor out."""
+    check_guess_rate(request, door)
     try:
         return attempt()
     except (NotFound, Unauthorized):
-        count_wrong_guess(request)
+        count_wrong_guess(request, door)
         raise
 
 
@@ -78,7 +80,7 @@ def sign_in_instructor(body: InstructorSignIn, request: Request, session: Sessio
                        settings: SettingsDep) -> dict[str, Any]:
     """Sign in as the instructor with the password from the server's settings; returns a bearer token."""
     token = guarded_guess(request, lambda: workshops.sign_in_instructor(session, settings, body.password,
-                                                                        session_ttl(settings)))
+                                                                        session_ttl(settings)), door="instructor")
     return {"token": token, "expires_in_days": settings.session_days}
 
 
