@@ -24,7 +24,8 @@ FLAT_CHANGE = 0.01            # a loss that moved less than 1% of its first valu
 LOW_ACCURACY = 0.90           # below this, a flat training accuracy means the model is too small
 OVERFIT_RISE = 0.10           # validation loss 10% above its best while training loss still falls
 LOW_RECALL = 0.60             # a class the model finds less than 60% of the time...
-RECALL_GAP = 0.20             # ...and 20 points below the average of the classes
+RECALL_GAP = 0.20             # ...and 20 points below the average of the classes...
+IMBALANCE = 1.5               # ...among classes whose largest is at least 1.5 times the smallest (test split)
 STILL_FALLING = 0.005         # a loss still falling by 0.5% or more per epoch at the end...
 SLOW_DROP = 0.5               # ...that has not even halved since the first epoch: slow descent
 
@@ -188,6 +189,9 @@ def weak_class(run: RunSummary) -> list[Suggestion]:
     name, worst = min(recalls, key=lambda item: item[1])
     if worst >= LOW_RECALL or worst > average - RECALL_GAP or run.config.get("class_weight") == "balanced":
         return []
+    sizes = [int(c["support"]) for c in run.per_class if isinstance(c.get("support"), int) and c["support"] > 0]
+    if len(sizes) == len(run.per_class) and max(sizes) < IMBALANCE * min(sizes):
+        return []  # classes of about the same size: weighing them by rarity would change next to nothing
     return [Suggestion("class-weights", "Weigh the classes by how rare they are",
                        f"The model finds only {100 * worst:.0f}% of the test samples of class {name}, against "
                        f"{100 * average:.0f}% on average. Weighing each class by how rare it is in the training "

@@ -117,3 +117,8 @@ def test_a_class_found_rarely_suggests_class_weights():
     assert "only 35% of the test samples of class fox" in found[0].reason
     assert found[0].changes == [{"path": "settings.class_weight", "from": "none", "to": "balanced"}]
     assert keys(run(HEALTHY, per_class=per_class, class_weight="balanced")) == []
+    # With classes of about the same size, weighing them by rarity would change nothing: not suggested.
+    sized = [{**c, "support": support} for c, support in zip(per_class, [120, 40, 30])]
+    assert keys(run(HEALTHY, per_class=sized)) == ["class-weights"]
+    balanced = [{**c, "support": support} for c, support in zip(per_class, [122, 128, 125])]
+    assert keys(run(HEALTHY, per_class=balanced)) == []
