@@ -31,7 +31,7 @@ from app.core.training import (
     suggested_for,
 )
 from app.core.validation import Report, validate
-from app.data.catalog import BUILTIN_DATASETS, DATASETS, UploadLimits
+from app.data.catalog import BUILTIN_DATASETS, DATASETS, UploadLimits, validate_dataset_params, validate_split_options
 from app.data.keras_cache import how_to_get, is_cached, probe_mirror, recent_mirror_failure
 from app.data.prepared import DatasetMeta, read_meta
 from app.jobs.warm_worker import WarmWorker
@@ -63,6 +63,8 @@ def add_builtin(session: Session, settings: Settings, worker: WarmWorker, worksp
     if key not in DATASETS:
         raise invalid_value("key", "one of " + ", ".join(DATASETS), key)
     workshops.check_dataset_allowed(session, workspace_id, builtin=key)
+    validate_dataset_params(key, params)  # a bad parameter is said as such, before any download or cache check
+    validate_split_options(options)
     spec = json.dumps({"key": key, "params": params or {}, "options": options or {}}, sort_keys=True)
     existing = session.scalar(select(DatasetRecord).where(
         DatasetRecord.workspace_id == workspace_id, DatasetRecord.source == "builtin",

@@ -82,6 +82,8 @@ def test_generated_set_takes_its_parameters(api):
     ({"key": "circle", "params": {"noise": "loud"}}, "noise", "noise"),
     ({"key": "circle", "params": {"radius": 2}}, "radius", "has no parameter `radius`"),
     ({"key": "circle", "options": {"validation_fraction": 0.9}}, "validation_fraction", "0.05 up to 0.5"),
+    # A download-only set's parameters are checked before whether it is cached or can be downloaded.
+    ({"key": "mnist", "params": {"train_samples": 5}}, "train_samples", "Expected an integer between 100 and 60000"),
 ])
 def test_bad_key_or_parameters_are_refused_and_nothing_is_stored(api, body, field, message):
     before = ok(api.get("/api/v1/datasets"))
