@@ -249,6 +249,11 @@ def pin_example(db: Session, workshop: WorkshopRecord, model_id: int, participan
         participant = get_participant(db, workshop, participant_id)
         owner, author = participant.workspace_id, participant.display_name
     model = repository.get_model(db, owner, model_id)
+    same = db.scalar(select(WorkshopExample).where(
+        WorkshopExample.workshop_id == workshop.id, WorkshopExample.author == author,
+        WorkshopExample.name == model.name, WorkshopExample.graph_json == model.graph_json).limit(1))
+    if same is not None:
+        return same  # pinned already, unchanged since: one example, not two alike
     example = WorkshopExample(workshop_id=workshop.id, name=model.name, author=author, graph_json=model.graph_json)
     db.add(example)
     db.commit()

@@ -175,6 +175,9 @@ def test_a_workshop_from_joining_to_closing(room, instructor, workshop, challeng
     # Pinned examples are copied into a participant's workspace.
     example = ok(instructor.post(f"/api/v1/workshops/{workshop['id']}/examples",
                                  json={"model_id": model["id"], "participant_id": people["Ada"]["id"]}), 201)
+    again = ok(instructor.post(f"/api/v1/workshops/{workshop['id']}/examples",
+                               json={"model_id": model["id"], "participant_id": people["Ada"]["id"]}), 201)
+    assert again["id"] == example["id"]  # the same model, unchanged: one example, not two alike
     copied = ok(cy.post(f"/api/v1/workshops/{workshop['id']}/examples/{example['id']}/copy"), 201)
     assert copied["name"] == "Small" and ok(cy.get(f"/api/v1/models/{copied['id']}"))["layers"]
 
