@@ -430,7 +430,7 @@ def _result(state: str, message: str, config: TrainConfig, history: list[dict[st
         "model": None,
         "evaluation": None,
         "stopped_early": False,
-        "best_epoch": None,
+        "best_epoch": best_epoch(history),  # as the epoch events and the run page name it (early stopping's own)
     }
     result.update(extra)
     result["checkpoint"] = CHECKPOINT if result["checkpoint_epoch"] else None
@@ -439,7 +439,7 @@ def _result(state: str, message: str, config: TrainConfig, history: list[dict[st
 
 def _early_stopping_detail(stopper: keras.callbacks.EarlyStopping | None) -> dict[str, Any]:
     if stopper is None:
-        return {"stopped_early": False, "best_epoch": None}
+        return {"stopped_early": False}
     return {"stopped_early": stopper.stopped_epoch > 0,
             "best_epoch": stopper.best_epoch + 1,
             "restored_best_weights": bool(stopper.restore_best_weights and stopper.best_weights is not None)}

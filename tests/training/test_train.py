@@ -32,6 +32,8 @@ def test_dense_starter_learns_digits_and_leaves_a_model_a_checkpoint_and_a_repor
     assert result["evaluation"]["metrics"]["accuracy"] >= 0.9
     assert [h["epoch"] for h in result["history"]] == [1, 2, 3, 4, 5]
     assert result["history"][-1]["val_loss"] < result["history"][0]["val_loss"]
+    # The final word names the best epoch as the epoch events do (the lowest validation loss).
+    assert result["best_epoch"] == min(result["history"], key=lambda h: h["val_loss"])["epoch"]
 
     progress = [(e["type"], e.get("epoch")) for e in rec.events if e["type"] != "batch"]
     assert progress[0] == ("started", None)
