@@ -17,7 +17,7 @@ from app.core.workshops import PIN_DIGITS, shown_code
 from app.services import challenges, workshops
 from app.store import runs, sessions
 from app.web.api.workshops import guarded_guess
-from app.web.auth import COOKIE_NAME, session_ttl
+from app.web.auth import COOKIE_NAME, principal_of, session_ttl
 from app.web.challenge_pages import router as challenge_router
 from app.web.deps import PrincipalDep, SchedulerDep, SessionDep, SettingsDep
 from app.web.errors import status_of
@@ -38,7 +38,10 @@ def _field(form: Any, name: str) -> str:
 
 
 @router.get("/join", response_class=HTMLResponse, name="join")
-def join_page(request: Request, code: str = "") -> Response:
+def join_page(request: Request, session: SessionDep, code: str = "") -> Response:
+    who = principal_of(request, session, None)  # this browser's session, if it has one (the page is public)
+    if not code and who is not None and who.member is not None:  # joined already: their workshop, not the form
+        return redirect_to(request, request.app.url_path_for("workshop_home"))
     return render(request, "join.html", {"values": {"code": shown_code(code.upper()[:16])}, "error": None})
 
 

@@ -142,6 +142,9 @@ def test_a_cookie_session_page_form_without_its_csrf_token_is_refused(workshop_a
     browser.cookies.delete("layerlab_new_pin")
     later = browser.get("/welcome").text  # once it has expired: the page says so, and the session goes on
     assert 'id="pin-gone"' in later and pin.group(1) not in later
+    back = browser.get("/join", follow_redirects=False)  # joined already: the workshop, not the form again
+    assert back.status_code == 303 and back.headers["location"] == "/workshop"
+    assert browser.get(f"/join?code={code}").status_code == 200  # a code of another workshop still opens the form
     models_before = browser.get("/api/v1/models").json()
     same_cookie_no_token = TestClient(workshop_app, cookies=dict(browser.cookies), headers={"Origin": ORIGIN})
     forged = same_cookie_no_token.post("/models", data={"name": "Sneaky", "starter": "dense"})
