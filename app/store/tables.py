@@ -6,8 +6,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, Dialect, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from app.core.runs import test_metrics
 
@@ -24,6 +25,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment in UTC, read back as written: SQLite keeps no time zone, so what it returns is marked UTC again
+    (PostgreSQL's timestamptz comes back aware already). Every timestamp the API gives then ends in +00:00."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -33,7 +45,7 @@ class Workspace(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class SessionRecord(Base):
@@ -44,8 +56,8 @@ class SessionRecord(Base):
     secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # browser or token
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class ModelRecord(Base):
@@ -56,8 +68,8 @@ class ModelRecord(Base):
     name: Mapped[str] = mapped_column(String(64))
     graph_json: Mapped[str] = mapped_column(Text)
     revision: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class GraphHistory(Base):
@@ -69,7 +81,7 @@ class GraphHistory(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
     graph_json: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class DatasetRecord(Base):
@@ -88,7 +100,7 @@ class DatasetRecord(Base):
     meta_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     # A challenge's public dataset: listed in every workspace of this workshop (added later, so nullable).
     shared_workshop_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class ModelDataset(Base):
@@ -127,9 +139,9 @@ class RunRecord(Base):
     parent_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # test_metrics() of the evaluation: lists and dashboards read this instead of the whole test report.
     test_scores_json: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     def set_evaluation(self, evaluation: dict[str, Any]) -> None:
         self.evaluation_json = json.dumps(evaluation)
@@ -161,7 +173,7 @@ class RunEvent(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(16))
     data_json: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class SearchRecord(Base):
@@ -179,8 +191,8 @@ class SearchRecord(Base):
     spec_json: Mapped[str] = mapped_column(Text)        # axes, budget, strategy, metric
     state: Mapped[str] = mapped_column(String(16), default="running", index=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class SearchTrial(Base):
@@ -210,8 +222,8 @@ class WorkshopRecord(Base):
     datasets_json: Mapped[str] = mapped_column(Text)  # the built-in dataset keys on offer
     limits_json: Mapped[str] = mapped_column(Text)    # WorkshopLimits
     state: Mapped[str] = mapped_column(String(16), default="open")  # open, closed
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Participant(Base):
@@ -226,7 +238,7 @@ class Participant(Base):
     display_name: Mapped[str] = mapped_column(String(40))
     name_key: Mapped[str] = mapped_column(String(40))  # the name case-folded: "Ada" and "ada" are one name
     pin_hash: Mapped[str] = mapped_column(String(200))
-    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class WorkshopExample(Base):
@@ -239,7 +251,7 @@ class WorkshopExample(Base):
     name: Mapped[str] = mapped_column(String(64))
     author: Mapped[str] = mapped_column(String(40))
     graph_json: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class ChallengeRecord(Base):
@@ -256,8 +268,8 @@ class ChallengeRecord(Base):
     budget_json: Mapped[str] = mapped_column(Text)
     target: Mapped[float | None] = mapped_column(nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="open")  # open, closed
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Submission(Base):
@@ -276,4 +288,4 @@ class Submission(Base):
     state: Mapped[str] = mapped_column(String(16), default="evaluating")  # evaluating, scored, failed
     score: Mapped[float | None] = mapped_column(nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

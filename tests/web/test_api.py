@@ -85,6 +85,13 @@ def test_an_edit_that_changes_nothing_stores_no_revision_and_spends_no_undo(api)
     assert next(x for x in undone["layers"] if x["id"] == dense)["params"]["units"] == units
 
 
+def test_timestamps_are_given_in_utc_in_every_answer(api):
+    created = create(api, "dense")
+    listed = next(m for m in api.get("/api/v1/models").json() if m["id"] == created["id"])
+    assert created["updated_at"] == listed["updated_at"]  # read back from the database as it was written
+    assert listed["updated_at"].endswith(("Z", "+00:00"))
+
+
 def test_branch_and_merge_through_the_api(api):
     model = create(api, "regression")
     base = f"/api/v1/models/{model['id']}"
