@@ -34,9 +34,9 @@ class Settings(BaseSettings):
     instructor_password_hash: str = Field("", description="The instructor's password as made by "
                                           "`layerlab hash-password` (`scrypt$...`), to keep the password "
                                           "itself out of the environment.")
-    join_attempts_per_minute: int = Field(10, ge=1, description="Workshop join and instructor sign-in "
-                                          "attempts one client address may make in a minute (guessing codes "
-                                          "and PINs is slowed down to this).")
+    join_attempts_per_minute: int = Field(10, ge=1, description="Wrong join codes and PINs one client "
+                                          "address may send in a minute, and apart from them wrong instructor "
+                                          "passwords (guessing is slowed down to this).")
     data_dir: Path = Field(Path("data"), description="Directory for the SQLite database, the "
                            "generated secret key, prepared datasets and trained models.")
     dataset_cache_dir: Path | None = Field(None, description="Where downloaded built-in datasets "
