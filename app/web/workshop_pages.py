@@ -29,7 +29,7 @@ router = APIRouter(include_in_schema=False)
 
 NEW_PIN_COOKIE = "layerlab_new_pin"
 NEW_PIN_SHOWN_S = 600  # the welcome page shows a new participant's PIN for 10 minutes, reloads included
-NEW_PIN = re.compile(rf"\d{{{PIN_DIGITS}}}")
+NEW_PIN = re.compile(rf"(\d+)-(\d{{{PIN_DIGITS}}})")  # the participant's id, and their PIN
 
 
 def _field(form: Any, name: str) -> str:
@@ -61,8 +61,8 @@ def join(request: Request, form: FormDep, session: SessionDep, settings: Setting
     # keeps only its hash), from a cookie that only that page receives.
     welcome_path = request.app.url_path_for("welcome")
     response = redirect_to(request, welcome_path)
-    response.set_cookie(NEW_PIN_COOKIE, joined.pin, max_age=NEW_PIN_SHOWN_S, path=welcome_path, httponly=True,
-                        samesite="lax", secure=settings.secure_cookies)
+    response.set_cookie(NEW_PIN_COOKIE, f"{joined.participant.id}-{joined.pin}", max_age=NEW_PIN_SHOWN_S,
+                        path=welcome_path, httponly=True, samesite="lax", secure=settings.secure_cookies)
     return response
 
 
@@ -70,8 +70,10 @@ def join(request: Request, form: FormDep, session: SessionDep, settings: Setting
 def welcome(request: Request, who: PrincipalDep) -> Response:
     if who.member is None:
         raise NotFound("This page welcomes workshop participants who have just joined.")
-    pin = request.cookies.get(NEW_PIN_COOKIE, "")
-    return render(request, "welcome.html", {"member": who.member, "pin": pin if NEW_PIN.fullmatch(pin) else None})
+    # Only the PIN of whoever is signed in now: on a shared computer, not the one of someone who has left.
+    shown = NEW_PIN.fullmatch(request.cookies.get(NEW_PIN_COOKIE, ""))
+    pin = shown.group(2) if shown and int(shown.group(1)) == who.member.participant_id else None
+    return render(request, "welcome.html", {"member": who.member, "pin": pin})
 
 
 @router.get("/instructor/sign-in", response_class=HTMLResponse, name="instructor_sign_in")

@@ -139,6 +139,11 @@ def test_a_cookie_session_page_form_without_its_csrf_token_is_refused(workshop_a
     assert pin and pin.group(1) in browser.get("/welcome").text  # a reload shows it again, for a while
     set_pin = next(c for c in joined.history[0].headers.get_list("set-cookie") if c.startswith("layerlab_new_pin="))
     assert "Path=/welcome" in set_pin and "Max-Age=600" in set_pin and "HttpOnly" in set_pin
+    other = BrowserLikeClient(workshop_app)  # someone else, later on a computer where Quinn's PIN lingers
+    assert other.post("/join", data={"code": code, "display_name": "Rae"}).url.path == "/welcome"
+    lingering = next(c for c in browser.cookies.jar if c.name == "layerlab_new_pin")
+    other.cookies.set(lingering.name, lingering.value, domain=lingering.domain, path=lingering.path)
+    assert pin.group(1) not in other.get("/welcome").text  # only the PIN of whoever is signed in
     browser.cookies.delete("layerlab_new_pin")
     later = browser.get("/welcome").text  # once it has expired: the page says so, and the session goes on
     assert 'id="pin-gone"' in later and pin.group(1) not in later
