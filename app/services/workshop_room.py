@@ -30,7 +30,7 @@ class ParticipantRow:
     runs: int = 0
     active_run_id: int | None = None
     latest_run_id: int | None = None
-    best: dict[str, Any] | None = None  # {"metric", "value", "run_id"}
+    best: dict[str, Any] | None = None  # {"metric", "value", "run_id", "params", "dataset"}
     run_ids: list[int] = field(default_factory=list)
 
 
@@ -64,7 +64,8 @@ def room(db: Session, scheduler: Scheduler, workshop: WorkshopRecord) -> dict[st
         metric = _result_metric(scores)
         if metric and (row.best is None or (row.best["metric"] == metric and is_better(metric, scores[metric],
                                                                                       row.best["value"]))):
-            row.best = {"metric": metric, "value": scores[metric], "run_id": run.id, "params": run.params}
+            row.best = {"metric": metric, "value": scores[metric], "run_id": run.id, "params": run.params,
+                        "dataset": run.dataset_name}
         if run.state == RunState.RUNNING:
             progress = _progress(db, run)
             row.state, row.detail, row.active_run_id = "training", progress, run.id
@@ -106,6 +107,8 @@ def _best_curves(db: Session, rows: list[ParticipantRow]) -> dict[str, Any]:
         epochs = runs.history(db, row.best["run_id"], with_batches=False)["epochs"]
         points = [(e["epoch"], e["logs"][curve]) for e in epochs
                   if isinstance(e.get("logs", {}).get(curve), (int, float))]
-        series.append({"index": index, "label": row.participant.display_name, "run_id": row.best["run_id"],
+        # Named with its data too: the room may train on different datasets, whose curves share the axes.
+        label = f"{row.participant.display_name} · {row.best['dataset']}"
+        series.append({"index": index, "label": label, "run_id": row.best["run_id"],
                        "value": row.best["value"], "points": points})
     return {"metric": curve, "result_metric": metric, "series": series}

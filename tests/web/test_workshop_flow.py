@@ -150,7 +150,10 @@ def test_a_workshop_from_joining_to_closing(room, instructor, workshop, challeng
     assert over.status_code == 422 and "allows up to 5,000" in over.json()["detail"]
 
     # The pages show the same: the instructor's dashboard and a participant's run, the board.
-    assert "Ada" in ok_page(instructor.get(f"/workshops/{workshop['id']}"))
+    dashboard = ok_page(instructor.get(f"/workshops/{workshop['id']}"))
+    # The best runs' curves are named by who trained them and on which data (a room may use several sets).
+    data_name = ok(instructor.get(f"/api/v1/runs/{run['id']}"))["dataset_name"]
+    assert f"Ada · {data_name} (test" in dashboard
     looked_at = ok_page(instructor.get(f"/runs/{run['id']}"))
     assert "Small" in looked_at and 'id="run-code-link"' in looked_at and 'id="download-model"' in looked_at
     # What the instructor may not do to a participant's run is not offered (the server refuses it anyway).
