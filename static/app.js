@@ -79,6 +79,18 @@
     box.scrollIntoView({ block: "nearest" });
   });
 
+  // A whole page in answer to a form that expected a fragment of itself (a form page redrawn with its error):
+  // the page's main content replaces this page's, rather than the page landing inside the form.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var detail = event.detail;
+    if (!detail.shouldSwap || detail.xhr.responseText.indexOf('<main id="main"') < 0) return;
+    if (detail.target && detail.target.id === "main") return;
+    if (detail.requestConfig && detail.requestConfig.elt.closest("[hx-select]")) return;  // picks its own part
+    detail.target = document.getElementById("main");
+    detail.selectOverride = "#main";
+    detail.swapOverride = "outerHTML";
+  });
+
   // A server error without a page fragment (a crash, a proxy's 502): say so where people look.
   document.addEventListener("htmx:responseError", function (event) {
     var box = document.getElementById("messages") || document.getElementById("run-header");
