@@ -18,6 +18,7 @@ from app.core.errors import UserError, invalid_value, shown
 from app.core.graph import Graph, default_name
 from app.core.initializers import INITIALIZERS
 from app.core.suggestions import hidden_layers
+from app.core.text import plural
 from app.core.training import OPTIMIZERS, PARAMS_BY_NAME, coerce_setting
 
 STRATEGIES = ("grid", "optuna")
@@ -133,8 +134,9 @@ def parse_spec(body: Mapping[str, Any], graph: Graph, max_runs: int) -> SearchSp
         raise invalid_value("metric", "one of " + ", ".join(METRICS), metric)
     spec = SearchSpec(checked, runs, epochs, strategy, metric)
     if strategy == "grid" and spec.grid_size > runs:
-        raise UserError(f"The full grid has {spec.grid_size} combinations but the budget is {runs} runs: raise "
-                        "budget.runs, remove values, or let optuna choose which to try.", field="budget.runs")
+        raise UserError(f"The full grid has {spec.grid_size} combinations but the search may make only "
+                        f"{plural(runs, 'run')}: allow {spec.grid_size} runs (`budget.runs`, \"Runs at most\" on "
+                        "the page), remove values, or let optuna choose which to try.", field="budget.runs")
     return spec
 
 

@@ -108,7 +108,7 @@ def test_optuna_proposes_distinct_trials_within_the_budget_and_can_be_stopped(se
     ({"axes": {"depth": [-1, 2]}}, "axes.depth", "-1 (one fewer hidden layer), 0 or 1"),
     ({"axes": {"activation": ["relu"]}, "budget": {"runs": 25}}, "budget.runs", "between 1 and 24"),
     ({"axes": {"activation": ["relu", "tanh", "elu"], "optimizer": ["adam", "sgd"]}, "budget": {"runs": 4}},
-     "budget.runs", "The full grid has 6 combinations but the budget is 4 runs"),
+     "budget.runs", "The full grid has 6 combinations but the search may make only 4 runs: allow 6 runs"),
 ])
 def test_bad_search_requests_name_the_field_and_start_nothing(server, body, field, message):
     client = workspace_client(server)
