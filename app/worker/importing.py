@@ -79,7 +79,19 @@ def sniff(path: Path, filename: str = "") -> str:
         raise refuse("The file is empty. Expected a .keras file or a Keras JSON config. Received: 0 bytes")
     raise refuse("The file is neither a .keras file nor a Keras JSON config. Expected a .keras file (the zip "
                  "that `model.save('model.keras')` writes) or the JSON of `model.to_json()`. "
-                 f"Received: {shown(filename) if filename else 'a file'} starting with {shown(head[:8])}")
+                 f"Received: {shown(filename) if filename else 'a file'} that begins with {_first_bytes(head)}")
+
+
+def _first_bytes(head: bytes) -> str:
+    """How a file begins, as a person can read it: its text when it is text, else its first bytes in hex."""
+    start = head[:12]
+    try:
+        text = start.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(char.isprintable() or char in "\t\r\n" for char in text):
+        return f"the text {shown(text)}"
+    return "the bytes " + " ".join(f"{byte:02x}" for byte in start[:8])
 
 
 def read_bounded(path: Path, limit: int, what: str) -> bytes:

@@ -96,6 +96,8 @@ def test_a_json_config_without_weights_is_imported(tmp_path):
     (lambda: keras_archive(DENSE_MODEL, h5_bytes(dense_weights))[:700], "not a complete .keras archive"),
     (lambda: b"PK\x03\x04" + b"\x00" * 200, "not a complete .keras archive"),
     (lambda: b"\x7fELF not a model at all", "neither a .keras file nor a Keras JSON config"),
+    (lambda: b"\x7fELF not a model at all", "begins with the bytes 7f 45 4c 46 20 6e 6f 74"),
+    (lambda: b"hello, not a model", "begins with the text 'hello, not a'"),
     (lambda: b"", "empty"),
     (lambda: h5_bytes(dense_weights), "Keras 2's legacy whole-model format"),
     (lambda: keras_archive({"class_name": "Functional", "config": {"layers": [], "x": "a" * 100}})[:-30],
