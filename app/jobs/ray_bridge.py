@@ -75,18 +75,19 @@ class RayBridge:
         self._bridge: _Bridge | None = self._start()  # refuses a cluster it cannot reach, at once
 
     def _start(self) -> _Bridge:
+        address = self._options.get("address", "")
         parent, child = self._context.Pipe()
         process = self._context.Process(target=serve, args=(child, self._options), name="layerlab-ray", daemon=True)
         process.start()
         child.close()
         if not parent.poll(START_TIMEOUT_S):
             process.kill()
-            raise not_started(self._options.get("address", ""), f"no answer within {START_TIMEOUT_S:.0f} s")
+            raise not_started(address, f"no answer within {START_TIMEOUT_S:.0f} s")
         try:
             first = parent.recv()
         except (EOFError, OSError) as error:
-            raise not_started(self._options.get("address", ""),
-                              f"the process connecting to Ray stopped (exit code {process.exitcode})") from error
+            raise not_started(address, f"the process connecting to Ray stopped (exit code {process.exitcode})") \
+                from error
         if first[0] == "unavailable":
             process.join(timeout=SHUTDOWN_GRACE_S)
             raise RayUnavailable(first[1])

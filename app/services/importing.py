@@ -129,7 +129,7 @@ def default_name(filename: str, model_name: str) -> str:
 
 
 def _stamp(moment: datetime) -> str:
-    """The record's creation time as the database gives it back (naive UTC), to recognise the model."""
+    """The record's creation time in naive UTC (the form its stamp was first written in), to recognise the model."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.isoformat()

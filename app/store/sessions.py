@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -53,7 +53,7 @@ def session_of(db: Session, secret: str, ttl: timedelta) -> tuple[str, str] | No
     if record is None:
         workspace_id = _adopt_legacy_token(db, secret, ttl)
         return (workspace_id, "token") if workspace_id else None
-    expires_at = _aware(record.expires_at)
+    expires_at = record.expires_at  # aware: the column type marks SQLite's moments UTC
     if expires_at <= now:
         return None
     if expires_at - now < ttl - RENEW_AFTER:
@@ -87,7 +87,3 @@ def _adopt_legacy_token(db: Session, secret: str, ttl: timedelta) -> str | None:
     db.commit()
     return workspace_id
 
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -180,7 +180,7 @@ class RateLimiter:
 def check_guess_rate(request: Request, door: str) -> None:
     """Refuse an attempt at a door (join, instructor) from an address that has guessed wrong there too often."""
     limiter: RateLimiter = request.app.state.guess_rate
-    wait = limiter.wait_for(f"{door} {client_address(request)}", record=False)
+    wait = limiter.wait_for(_guesser(request, door), record=False)
     if wait is not None:
         wrong = "passwords" if door == "instructor" else "codes or PINs"
         raise LimitReached(f"Too many wrong {wrong} from this address; at most {limiter.limit} a minute "
@@ -188,7 +188,12 @@ def check_guess_rate(request: Request, door: str) -> None:
 
 
 def count_wrong_guess(request: Request, door: str) -> None:
-    request.app.state.guess_rate.wait_for(f"{door} {client_address(request)}")
+    request.app.state.guess_rate.wait_for(_guesser(request, door))
+
+
+def _guesser(request: Request, door: str) -> str:
+    """Whose guesses are counted together: one address at one door."""
+    return f"{door} {client_address(request)}"
 
 
 def client_address(request: Request) -> str:

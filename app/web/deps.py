@@ -138,6 +138,14 @@ def find_run(request: Request, session: Session, workspace_id: str, run_id: int)
     return _found(session, run)
 
 
+def only_looking(request: Request, run: RunRecord) -> bool:
+    """Whether the viewer may look at this run but not change it (what `find_run` and the workshop gate refuse):
+    the instructor on a participant's run (who may still stop it), or a participant once their workshop has
+    closed. Pages then leave out what would be refused."""
+    who: Principal | None = getattr(request.state, "principal", None)
+    return who is not None and (who.workspace_id != run.workspace_id or who.read_only)
+
+
 def api_run(request: Request, run_id: int, workspace_id: ApiWorkspace, session: SessionDep) -> RunRecord:
     return find_run(request, session, workspace_id, run_id)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -65,8 +65,8 @@ def _describe_one(error: Mapping[str, Any]) -> str:
     return f"Invalid value for `{_location(error) or 'request'}`: {error.get('msg', 'invalid')}.{shown}"
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
-    return " ".join(_describe_one(error) for error in exc.errors()[:5])
+def _describe_validation(faults: Sequence[Mapping[str, Any]]) -> str:
+    return " ".join(_describe_one(fault) for fault in faults[:5])
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -77,10 +77,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         # The one error body ({detail, field, layer_id}), with each problem listed when there are several.
-        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
-                  for e in exc.errors()[:20]]
-        field = next((_location(e) for e in exc.errors() if e.get("type") != "json_invalid"), "") or None
-        return _respond(request, 422, {"detail": _describe_validation(exc), "field": field, "layer_id": None,
+        faults = exc.errors()
+        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")} for e in faults[:20]]
+        field = next((_location(e) for e in faults if e.get("type") != "json_invalid"), "") or None
+        return _respond(request, 422, {"detail": _describe_validation(faults), "field": field, "layer_id": None,
                                        "errors": errors})
 
     @app.exception_handler(HTTPException)

@@ -30,6 +30,7 @@ from app.web.deps import (
     SchedulerDep,
     SessionDep,
     SettingsDep,
+    only_looking,
 )
 from app.web.errors import status_of
 from app.web.pages import EditorDep, FormDep, redirect_to, training_form_values
@@ -140,13 +141,6 @@ def prepare_dataset_again(request: Request, form: FormDep, record: PageDataset, 
         session.refresh(record)
         return _dataset_page(request, record, exc)
     return RedirectResponse(request.app.url_path_for("dataset", dataset_id=str(record.id)), status_code=303)
-
-
-def only_looking(request: Request, run: RunRecord) -> bool:
-    """Whether the viewer may look at this run but not change it: the instructor on a participant's run (who may
-    still stop it), or a participant once their workshop has closed. Pages then leave out what would be refused."""
-    who = getattr(request.state, "principal", None)
-    return who is not None and (who.workspace_id != run.workspace_id or who.read_only)
 
 
 def show_run(request: Request, session: Any, scheduler: Scheduler, run: RunRecord,
